@@ -1,0 +1,6 @@
+"""``python -m minivae`` runs the ``minivae`` command line."""
+import sys
+
+from minivae.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""The ``minivae`` command line: ``minivae train | evaluate | sample | plot | data | gradcheck``.
+
+Each sub-command lives in its own module under :mod:`minivae.commands` and provides two functions:
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Sub-commands in the order ``minivae --help`` lists them.
+COMMANDS = ("train", "evaluate", "sample", "plot", "data", "gradcheck")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minivae",
+        description="Train, evaluate and inspect VAEs built on minivae's autodiff engine.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"minivae.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"minivae.commands.{name}":
+                raise
+            continue  # not built yet
+        doc = (module.__doc__ or "").strip().splitlines()
+        p = sub.add_parser(name, help=doc[0] if doc else name, description=(module.__doc__ or "").strip(),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
