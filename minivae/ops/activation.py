@@ -1,0 +1,79 @@
+"""Activations: relu, sigmoid, tanh, softplus (elementwise, any shape, dtype preserved)."""
+from __future__ import annotations
+
+from minivae.autograd.function import Function
+from minivae.autograd.tensor import Tensor
+from minivae.backend import get_array_module
+
+
+def _sigmoid(xp, x):
+    """``1 / (1 + exp(-x))`` written as ``(1 + tanh(x/2)) / 2``: no overflow for large |x|."""
+    return 0.5 * (1.0 + xp.tanh(0.5 * x))
+
+
+class ReLU(Function):
+    """``y = max(x, 0)``; ``gx = gy * [x > 0]`` (the subgradient 0 is used at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        y = get_array_module(x).maximum(x, 0)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (y > 0)
+
+
+class Sigmoid(Function):
+    """``y = 1 / (1 + exp(-x))``; ``gx = gy * y * (1 - y)``."""
+
+    def forward(self, x):
+        y = _sigmoid(get_array_module(x), x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    """``y = tanh(x)``; ``gx = gy * (1 - y**2)``."""
+
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (1 - y * y)
+
+
+class Softplus(Function):
+    """``y = log(1 + exp(x))`` computed as ``max(x, 0) + log1p(exp(-|x|))``; ``gx = gy * sigmoid(x)``."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        (x,) = self.saved
+        return gy * _sigmoid(get_array_module(x), x)
+
+
+def relu(x) -> Tensor:
+    return ReLU.apply(x)
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid.apply(x)
+
+
+def tanh(x) -> Tensor:
+    return Tanh.apply(x)
+
+
+def softplus(x) -> Tensor:
+    return Softplus.apply(x)

@@ -1,0 +1,95 @@
+"""Losses: binary cross-entropy with logits (Bernoulli likelihood) and squared error (Gaussian)."""
+from __future__ import annotations
+
+from minivae import kernels
+from minivae.autograd.function import Function
+from minivae.autograd.tensor import Tensor, as_tensor
+from minivae.backend import device_of
+from minivae.ops.reduction import mean, sum
+from minivae.ops.validate import check_floating, check_same_shape
+
+_REDUCTIONS = ("none", "sum", "mean")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return sum(loss)
+    if reduction == "mean":
+        return mean(loss)
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+class BCEWithLogits(Function):
+    """Elementwise ``l = max(x,0) - x t + log(1 + exp(-|x|))`` = ``-[t log s(x) + (1-t) log(1-s(x))]``.
+
+    VJP: ``gx = gl * (sigmoid(x) - t)``, ``gt = -gl * x``.
+    """
+
+    def forward(self, logits, target):
+        self.device = device_of(logits)
+        self.save_for_backward(logits, target)
+        return kernels.get("bce_with_logits_forward", self.device)(logits, target)
+
+    def backward(self, gy):
+        logits, target = self.saved
+        gx = kernels.get("bce_with_logits_backward", self.device)(gy, logits, target) \
+            if self.needs_input_grad[0] else None
+        gt = -gy * logits if self.needs_input_grad[1] else None
+        return gx, gt
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction: str = "sum") -> Tensor:
+    """Bernoulli negative log-likelihood of ``target`` under ``sigmoid(logits)``, in nats.
+
+    Stable form ``max(x, 0) - x t + log1p(exp(-|x|))`` (as ``torch.nn.functional.binary_cross_entropy_with_logits``).
+    Args: logits and target of one shape and floating dtype; reduction "sum" (default, the VAE convention),
+        "mean" or "none". Raises ValueError on shape mismatch or unknown reduction, TypeError on dtypes.
+    """
+    logits, target = as_tensor(logits), as_tensor(target)
+    check_same_shape("binary_cross_entropy_with_logits", logits=logits, target=target)
+    check_floating("binary_cross_entropy_with_logits", logits=logits.data, target=target.data)
+    return _reduce(BCEWithLogits.apply(logits, target), reduction, "binary_cross_entropy_with_logits")
+
+
+class SquaredError(Function):
+    """Elementwise ``l = (x - t)^2``; VJP ``gx = 2 gl (x - t)``, ``gt = -gx``."""
+
+    def forward(self, x, target):
+        diff = x - target
+        self.save_for_backward(diff)
+        return diff * diff
+
+    def backward(self, gy):
+        (diff,) = self.saved
+        g = 2 * gy * diff
+        return g, -g
+
+
+def mse_loss(x, target, reduction: str = "mean") -> Tensor:
+    """Squared error ``(x - target)^2``, reduced by "mean" (default, as PyTorch), "sum" or "none".
+
+    Raises ValueError on shape mismatch or unknown reduction, TypeError on non-floating dtypes.
+    """
+    x, target = as_tensor(x), as_tensor(target)
+    check_same_shape("mse_loss", input=x, target=target)
+    check_floating("mse_loss", input=x.data, target=target.data)
+    return _reduce(SquaredError.apply(x, target), reduction, "mse_loss")
+
+
+def gaussian_nll(x, target, sigma: float = 1.0) -> Tensor:
+    """Per-example negative log-likelihood of ``target`` under N(x, sigma^2 I), summed over all but the
+    first axis, in nats: ``0.5 * ||t - x||^2 / sigma^2 + D/2 * log(2 pi sigma^2)``. Returns ``(N,)``."""
+    import math
+
+    x, target = as_tensor(x), as_tensor(target)
+    se = mse_loss(x, target, reduction="none")
+    d = 1
+    for n in x.shape[1:]:
+        d *= n
+    per_example = sum(se.reshape(x.shape[0], -1), axis=1)
+    return per_example * (0.5 / sigma ** 2) + 0.5 * d * math.log(2 * math.pi * sigma ** 2)
+
+
+__all__ = ["binary_cross_entropy_with_logits", "mse_loss", "gaussian_nll"]

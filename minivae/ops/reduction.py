@@ -1,0 +1,48 @@
+"""Reductions: sum and mean over axes, with ``keepdims`` as in NumPy/PyTorch."""
+from __future__ import annotations
+
+from minivae.autograd.function import Function
+from minivae.autograd.tensor import Tensor
+from minivae.backend import get_array_module
+
+
+def _normalize_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(a % max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+class Sum(Function):
+    """``y = x.sum(axis)``; ``gx = broadcast(gy)`` back to ``x.shape``."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.axes = _normalize_axis(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if not self.keepdims:
+            gy = xp.expand_dims(gy, self.axes) if self.axes else gy
+        return xp.broadcast_to(gy, self.in_shape).copy()
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 - NumPy's name
+    """Sum over ``axis`` (int, tuple or None for all)."""
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis``: the sum divided by the number of elements reduced."""
+    x_shape = x.shape
+    axes = _normalize_axis(axis, len(x_shape))
+    count = 1
+    for a in axes:
+        count *= x_shape[a]
+    return sum(x, axis=axis, keepdims=keepdims) * (1.0 / max(count, 1))

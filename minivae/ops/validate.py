@@ -1,0 +1,42 @@
+"""Argument checks shared by the ops: each raises an error that names the op and the problem."""
+from __future__ import annotations
+
+
+def pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
+    """``value`` as an ``(h, w)`` pair of ints >= ``minimum`` (an int is used for both)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        h, w = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (h, w)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if h < minimum or w < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(h), int(w)
+
+
+def check_floating(op: str, **arrays) -> None:
+    """All given arrays (None skipped) are floating point and share one dtype; raises TypeError."""
+    dtypes = {}
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if a.dtype.kind != "f":
+            raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {a.dtype}")
+        dtypes[name] = a.dtype
+    if len(set(dtypes.values())) > 1:
+        listing = ", ".join(f"{k}={v}" for k, v in dtypes.items())
+        raise TypeError(f"{op}: expected one dtype for all inputs, got {listing}; convert with .astype()")
+
+
+def check_ndim(op: str, name: str, array, ndim: int, layout: str) -> None:
+    if array.ndim != ndim:
+        raise ValueError(f"{op}: {name} must have {ndim} dimensions {layout}, got shape {tuple(array.shape)}")
+
+
+def check_same_shape(op: str, **arrays) -> None:
+    shapes = {k: tuple(v.shape) for k, v in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"{op}: shapes must match, got " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
