@@ -1,10 +1,10 @@
 """List the known datasets and where their files are, or download one.
 
-  minivae data list  [--data-dir D]
-  minivae data fetch NAME [--data-dir D] [--mirror URL ...] [--split train|test] [--timeout S]
-
+`minivae data list` prints a table of the datasets (mnist, fashion-mnist, kmnist), which splits are
+present and in which folder. `minivae data fetch NAME` makes a dataset available, reusing verified
+local copies and downloading the rest from the public mirrors (or --mirror URL / $MINIVAE_MIRROR).
 Files are searched in --data-dir (and DIR/NAME), $MINIVAE_DATA (and /NAME), the cache
-($XDG_CACHE_HOME or ~/.cache)/minivae/NAME and the system folders (e.g. /usr/share/datasets/NAME).
+($XDG_CACHE_HOME or ~/.cache)/minivae/NAME, then system folders such as /usr/share/datasets/NAME.
 Downloads go to DIR/NAME with --data-dir, else $MINIVAE_DATA/NAME, else the cache.
 """
 from __future__ import annotations

@@ -123,7 +123,9 @@ def fetch(name: str | DatasetInfo, data_dir: PathLike | None = None,
     :func:`minivae.data.sources.search_dirs`); otherwise it is downloaded into :func:`target_dir`
     from each mirror in turn (:func:`mirrors_for`) until one succeeds.  Raises
     :class:`DownloadError` listing every mirror's error when all fail (:class:`ChecksumError` if
-    every failure was a checksum mismatch); :class:`ValueError` for an unknown dataset or split.
+    every failure was a checksum mismatch); :class:`DataFileError` when a local copy outside the
+    download folder fails its checksum (it is reported, not silently shadowed); :class:`ValueError`
+    for an unknown dataset or split.
     """
     info = get_info(name)
     if isinstance(splits, str):

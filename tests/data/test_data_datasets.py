@@ -6,7 +6,6 @@ import dataclasses
 import gzip
 import os
 import pathlib
-import warnings
 
 import numpy as np
 import pytest
