@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 
+from minivae.autograd import trace as _trace
 from minivae.autograd.grad_mode import is_grad_enabled
 from minivae.backend import check_same_device, get_array_module
 
@@ -125,7 +126,8 @@ def backward(tensor, grad, retain_graph: bool = False) -> None:
             if g is None:
                 g = xp.zeros(shape, dtype=dtype)
             grads_out.append(g)
-        grads_in = fn.backward(*grads_out)
+        tracer = _trace.active()  # a `with minivae.autograd.trace():` block records each VJP
+        grads_in = fn.backward(*grads_out) if tracer is None else tracer.run(fn, grads_out)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
         if len(grads_in) != len(fn.inputs):
