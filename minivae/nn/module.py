@@ -1,0 +1,163 @@
+"""``Module``: a container of Parameters and sub-Modules, with PyTorch's interface.
+
+Parameters and sub-modules are found by walking the attributes in assignment order, so
+``named_parameters()`` yields ``"encoder.0.weight"``-style names as PyTorch does.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from minivae import backend
+from minivae.nn.parameter import Parameter
+
+
+class StateDictError(KeyError):
+    """``load_state_dict`` got missing or unexpected keys, or arrays of the wrong shape."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0] if self.args else ""
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+class Module:
+    """Base class of layers and models. Subclasses set Parameters/Modules as attributes and define
+    ``forward``; call the module itself (``model(x)``) to run ``forward`` and the forward hooks."""
+
+    def __init__(self):
+        self.training = True
+        self._forward_hooks: list = []
+
+    # ------------------------------------------------------------------ structure
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix: str = ""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = ""):
+        """Yield ``(dotted_name, Parameter)`` pairs in definition order, each parameter once."""
+        seen = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ------------------------------------------------------------------ modes, gradients, devices
+    def train(self, mode: bool = True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device: str):
+        """Move every parameter's data to ``device`` in place (the Parameter objects stay the same, so an
+        optimizer built before keeps working; its state follows on the next step). Returns self.
+
+        Raises GPUUnavailableError when "gpu" is asked for without CuPy or a device.
+        """
+        backend.check_device_name(device)
+        for p in self.parameters():
+            p.data = backend.to_device(p.data, device)
+            if p.grad is not None:
+                p.grad.data = backend.to_device(p.grad.data, device)
+        return self
+
+    @property
+    def device(self) -> str:
+        params = self.parameters()
+        return params[0].device if params else backend.CPU
+
+    # ------------------------------------------------------------------ calling
+    def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_hook(self, hook) -> _HookHandle:
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None return replaces the output.
+        Returns a handle with ``.remove()``, as in PyTorch."""
+        self._forward_hooks.append(hook)
+        return _HookHandle(self._forward_hooks, hook)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Parameter name -> a NumPy copy of its data (host arrays, whatever the device)."""
+        return OrderedDict((name, backend.to_device(p.data, backend.CPU).copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays from ``state`` into the parameters (on their current device and dtype).
+
+        Raises:
+            StateDictError: with ``strict``, listing missing and unexpected keys; always, for a shape
+                mismatch (naming the parameter and both shapes). Nothing is changed when it raises.
+        """
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        problems = []
+        if strict and (missing or unexpected):
+            if missing:
+                problems.append(f"missing keys: {', '.join(missing)}")
+            if unexpected:
+                problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        for name, p in params.items():
+            if name in state and tuple(np.shape(state[name])) != p.shape:
+                problems.append(f"shape mismatch for {name}: checkpoint has {tuple(np.shape(state[name]))}, "
+                                f"model has {p.shape}")
+        if problems:
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems))
+        for name, p in params.items():
+            if name in state:
+                xp = backend.get_array_module(p.data)
+                p.data = xp.asarray(backend.to_device(np.asarray(state[name]), p.device), dtype=p.dtype).copy()
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            lines += ["  " + line for line in f"({name}): {child!r}".splitlines()]
+        return "\n".join(lines + [")"])

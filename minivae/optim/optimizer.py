@@ -1,0 +1,70 @@
+"""``Optimizer`` base: parameter list, per-parameter state, ``zero_grad``, ``step``, ``state_dict``."""
+from __future__ import annotations
+
+import numpy as np
+
+from minivae import backend
+
+
+class Optimizer:
+    """Holds ``params`` (a list of Parameters) and a state dict per parameter (moment arrays, ...).
+
+    State arrays follow their parameter's device: if a model is moved with ``.to(device)`` after the
+    optimizer was built, the state moves on the next ``step``.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        self.defaults = dict(defaults)
+        self.state: list[dict] = [{} for _ in self.params]
+        self.step_count = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def _state_arrays(self, i: int, p) -> dict:
+        """Parameter ``i``'s state, moved to its device when needed."""
+        st = self.state[i]
+        for k, v in st.items():
+            if hasattr(v, "shape") and backend.device_of(v) != p.device:
+                st[k] = backend.to_device(v, p.device)
+        return st
+
+    def step(self) -> None:
+        self.step_count += 1
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            self._update(i, p, p.grad.data, self._state_arrays(i, p))
+
+    def _update(self, i, p, grad, state) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """``{"hyper": {...}, "step_count": int, "state": [{name: NumPy array}, ...]}`` (host copies)."""
+        return {
+            "hyper": dict(self.defaults),
+            "step_count": self.step_count,
+            "state": [{k: backend.to_device(v, backend.CPU).copy() for k, v in st.items()} for st in self.state],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore hyper-parameters, step count and per-parameter state.
+
+        Raises ValueError if the number of parameters or a state array's shape differs.
+        """
+        if len(state["state"]) != len(self.params):
+            raise ValueError(f"optimizer state has {len(state['state'])} parameters, this optimizer has "
+                             f"{len(self.params)}")
+        for i, (st, p) in enumerate(zip(state["state"], self.params)):
+            for k, v in st.items():
+                if np.shape(v) != p.shape:
+                    raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {np.shape(v)}, "
+                                     f"the parameter has {p.shape}")
+        self.defaults.update(state["hyper"])
+        self.step_count = int(state["step_count"])
+        self.state = [{k: backend.to_device(np.array(v, dtype=p.dtype), p.device) for k, v in st.items()}
+                      for st, p in zip(state["state"], self.params)]

@@ -1,0 +1,258 @@
+"""The training loop: data, model, Adam, a tqdm progress bar per epoch, test ELBO, checkpoints, figures.
+
+``fit(TrainConfig(...))`` is what ``minivae train`` runs. Each epoch ends with an evaluation on the test
+set, ``metrics.json`` and ``checkpoint.npz`` rewritten atomically in the output folder; a run can be
+continued from that checkpoint (``resume=``) and then ends with exactly the parameters an uninterrupted
+run would have had (on the CPU, same seed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from minivae import backend, kernels
+from minivae.autograd.grad_mode import no_grad
+from minivae.autograd.tensor import Tensor
+from minivae.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from minivae.models import build_model, negative_elbo
+from minivae.nn import init
+from minivae.optim import Adam
+
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.json"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the epoch and step (parameters are
+    left as they were before that step, and the last good checkpoint is kept)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (saved in its checkpoint). Defaults: the TensorFlow tutorial's."""
+
+    dataset: str = "fashion-mnist"
+    model: str = "conv"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-4
+    latent_dim: int = 2
+    seed: int = 0
+    train_limit: int | None = None
+    test_limit: int | None = None
+    out: str = "runs/demo"
+    data_dir: str | None = None
+    kernels: str | None = None
+    device: str = "cpu"
+    beta: float = 1.0
+    binarize: str = "fixed"  # "fixed" (threshold 0.5, as the TF tutorial) or "stochastic"
+    eval_batch_size: int = 500
+    figures: bool = True
+    progress: bool = True
+    model_options: dict = field(default_factory=dict)
+
+    #: keys that must match when resuming from a checkpoint
+    STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "beta",
+                  "binarize", "model_options")
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def sample_eps(rng: np.random.Generator, n: int, latent_dim: int, dtype, device: str):
+    """Standard normal noise ``(n, latent_dim)`` drawn on the host (so CPU and GPU runs see the same eps)."""
+    return backend.to_device(rng.standard_normal((n, latent_dim)).astype(dtype), device)
+
+
+def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: float = 1.0) -> dict:
+    """One Adam step on the batch ``x`` (``(N, C, H, W)`` array on the model's device).
+
+    Returns ``{"loss", "recon", "kl"}``: batch means in nats (floats).
+    Raises:
+        NonFiniteLossError: the loss is NaN/Inf (checked before the update, so parameters are untouched).
+    """
+    eps = sample_eps(rng, x.shape[0], model.latent_dim, x.dtype, model.device)
+    terms = negative_elbo(model, Tensor(x), Tensor(eps), y=None if y is None else Tensor(y), beta=beta)
+    loss = float(terms.loss.item())
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(f"loss is {loss}")
+    optimizer.zero_grad()
+    terms.loss.backward()
+    optimizer.step()
+    return {"loss": loss, "recon": float(terms.recon.data.mean()), "kl": float(terms.kl.data.mean())}
+
+
+def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=None) -> dict:
+    """Single-sample ELBO on ``images`` (host array ``(N, C, H, W)``), batched, without a graph.
+
+    Returns ``{"elbo", "recon", "kl"}`` (means over examples, nats) and ``"mu"`` (host array ``(N, latent)``).
+    """
+    rng = np.random.default_rng(seed)
+    recon, kl, mus = [], [], []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            xb = backend.to_device(images[start:start + batch_size], model.device)
+            yb = None if labels_onehot is None else Tensor(backend.to_device(labels_onehot[start:start + batch_size],
+                                                                            model.device))
+            eps = sample_eps(rng, len(xb), model.latent_dim, xb.dtype, model.device)
+            terms = negative_elbo(model, Tensor(xb), Tensor(eps), y=yb)
+            recon.append(backend.to_device(terms.recon.data, "cpu"))
+            kl.append(backend.to_device(terms.kl.data, "cpu"))
+            mus.append(backend.to_device(model.encode(Tensor(xb), yb)[0].data, "cpu"))
+    recon, kl = np.concatenate(recon).astype(np.float64), np.concatenate(kl).astype(np.float64)
+    return {"elbo": float(-(recon + kl).mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
+            "mu": np.concatenate(mus)}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_data(config: TrainConfig):
+    """Binarised float32 train/test images ``(N, 1, 28, 28)`` and int labels, from the configured dataset."""
+    from minivae.data import binarize, binarize_stochastic, load_dataset, to_float
+
+    (xtr, ytr), (xte, yte) = (load_dataset(config.dataset, split, data_dir=config.data_dir)
+                              for split in ("train", "test"))
+    if config.train_limit:
+        xtr, ytr = xtr[:config.train_limit], ytr[:config.train_limit]
+    if config.test_limit:
+        xte, yte = xte[:config.test_limit], yte[:config.test_limit]
+    xtr, xte = to_float(xtr), to_float(xte)
+    if config.binarize == "fixed":
+        xtr, xte = binarize(xtr), binarize(xte)
+    elif config.binarize == "stochastic":
+        rng = np.random.default_rng(config.seed)
+        xtr, xte = binarize_stochastic(xtr, rng), binarize_stochastic(xte, rng)
+    elif config.binarize != "none":
+        raise ValueError(f"binarize must be 'fixed', 'stochastic' or 'none', got {config.binarize!r}")
+    return xtr, ytr, xte, yte
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfig:
+    saved = meta.get("config")
+    if saved is None:
+        raise CheckpointError(f"{path} holds no training config: cannot resume from it")
+    diffs = [f"{k}: checkpoint {saved.get(k)!r}, requested {getattr(config, k)!r}"
+             for k in TrainConfig.STRUCTURAL if saved.get(k) != getattr(config, k)]
+    if diffs:
+        raise CheckpointError(f"checkpoint {path} was written by another model or config; refusing to resume ("
+                              + "; ".join(diffs) + ")")
+    return config
+
+
+def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=print) -> dict:
+    """Train a VAE as configured; returns the metrics dict (also written to ``out/metrics.json``).
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        resume: an output folder (or checkpoint file) of an earlier run with the same config, to continue.
+        data: optional ``(x_train, y_train, x_test, y_test)`` arrays instead of loading ``config.dataset``.
+    Raises:
+        NonFiniteLossError: NaN/Inf loss (names epoch and step; the last good checkpoint is kept).
+        CheckpointError: ``resume`` is corrupt or from another model/config.
+        DatasetNotFoundError: the data set is missing (says where it looked).
+    """
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    previous = kernels.current(config.device)
+    if config.kernels:
+        kernels.use(config.kernels, device=config.device)
+    try:
+        return _fit(config, out, resume, data, log)
+    finally:
+        kernels.use(previous, device=config.device)
+
+
+def _fit(config, out, resume, data, log):
+    xtr, ytr, xte, yte = data if data is not None else load_data(config)
+    from minivae.data import DataLoader
+
+    init.manual_seed(config.seed)
+    model = build_model(config.model, latent_dim=config.latent_dim, in_channels=xtr.shape[1],
+                        **config.model_options).to(config.device)
+    optimizer = Adam(model.parameters(), lr=config.lr)
+    loader = DataLoader(xtr, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    eps_rng = np.random.default_rng(config.seed + 1)
+    history, start_epoch, step = [], 1, 0
+    ckpt_path = out / CHECKPOINT
+    if resume is not None:
+        resume = Path(resume)
+        src = resume / CHECKPOINT if resume.is_dir() else resume
+        ckpt = load_checkpoint(src)
+        _config_from_checkpoint(ckpt["meta"], config, src)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        meta = ckpt["meta"]
+        loader.load_state_dict(meta["loader"])
+        eps_rng.bit_generator.state = meta["eps_rng"]
+        history, start_epoch, step = meta["history"], meta["epoch"] + 1, meta["step"]
+        log(f"resumed from {src} after epoch {meta['epoch']} (step {step})")
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        t0 = time.perf_counter()
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        seen = 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not config.progress,
+                   leave=True, dynamic_ncols=True)
+        for i, (xb,) in enumerate(bar, start=1):
+            try:
+                stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng, beta=config.beta)
+            except NonFiniteLossError as err:
+                kept = f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists() else \
+                    "no checkpoint had been written yet"
+                raise NonFiniteLossError(f"training stopped: {err} at epoch {epoch}, step {i} "
+                                         f"(global step {step + 1}); {kept}") from None
+            step += 1
+            seen += len(xb)
+            for k in sums:
+                sums[k] += stats[k] * len(xb)
+            bar.set_postfix(loss=f"{stats['loss']:.2f}", kl=f"{stats['kl']:.2f}",
+                            ex_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        bar.close()
+        train_seconds = time.perf_counter() - t0
+        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed)
+        record = {"epoch": epoch, "train_loss": sums["loss"] / seen, "train_recon": sums["recon"] / seen,
+                  "train_kl": sums["kl"] / seen, "test_elbo": ev["elbo"], "test_recon": ev["recon"],
+                  "test_kl": ev["kl"], "seconds": train_seconds, "examples_per_second": seen / train_seconds}
+        history.append(record)
+        log(f"epoch {epoch}: train loss {record['train_loss']:.2f} nats, test ELBO {ev['elbo']:.2f} nats "
+            f"(recon {ev['recon']:.2f}, KL {ev['kl']:.2f}), {train_seconds:.1f} s")
+        meta = {"config": dataclasses.asdict(config), "epoch": epoch, "step": step, "history": history,
+                "model_config": model.config(), "loader": _encode_rng(loader.state_dict()),
+                "eps_rng": eps_rng.bit_generator.state, "kernels": kernels.current(config.device)}
+        save_checkpoint(ckpt_path, model, optimizer, meta)
+        _write_metrics(out, config, history)
+
+    metrics = _write_metrics(out, config, history)
+    if config.figures and history:
+        from minivae import plots
+
+        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed)
+        metrics["figures"] = plots.training_figures(model, xte, yte, ev["mu"], history, out, seed=config.seed,
+                                                    dataset=config.dataset)
+        _write_metrics(out, config, history, figures=metrics["figures"])
+    return metrics
+
+
+def _write_metrics(out: Path, config: TrainConfig, history: list, figures=None) -> dict:
+    metrics = {"test_elbo": history[-1]["test_elbo"] if history else None, "units": "nats",
+               "config": dataclasses.asdict(config), "epochs": history}
+    if figures:
+        metrics["figures"] = figures
+    atomic_write_text(out / METRICS, json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _encode_rng(state):
+    """JSON-safe copy of a DataLoader state (numpy ints -> int)."""
+    return json.loads(json.dumps(state, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
