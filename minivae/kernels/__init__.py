@@ -41,9 +41,10 @@ _MODULES: dict[tuple[str, str], str] = {
     (GPU, "reference"): "minivae.kernels.reference",
     (CPU, "numba"): "minivae.kernels.cpu",
     (GPU, "numba"): "minivae.kernels.gpu",
+    (GPU, "cupy"): "minivae.kernels.cublas",
 }
 
-_DEFAULTS = {CPU: "reference", GPU: "reference"}
+_DEFAULTS = {CPU: "reference", GPU: "numba"}
 _selected: dict[str, str] = {}
 
 

@@ -1,0 +1,537 @@
+"""GPU kernels: numba-cuda ``@cuda.jit`` kernels launched on CuPy arrays.
+
+Every name in :data:`minivae.kernels.KERNELS` is defined here with the signature of its twin in
+:mod:`minivae.kernels.reference` (the ground truth these are tested against). The kernels are:
+
+* convolution, direct (one thread per output element, no im2col buffer): ``conv2d_forward``; the input
+  gradient in *gather* form (each thread of ``gx`` sums the output pixels its input pixel touched, so no
+  atomics are needed), which is also ``conv_transpose2d_forward`` (bias fused); the weight and bias
+  gradients as one thread block per output element reducing over ``(N, H_out, W_out)`` in shared memory.
+  ``conv_transpose2d_backward_*`` reuse the conv kernels exactly as reference.py does.
+* dense: one tiled shared-memory GEMM (16x16 tiles, either operand transposed, bias fused) for
+  ``y = x W^T + b``, ``gx = gy W`` and ``gW = gy^T x``, and a column sum for ``gb``.
+* fused reparameterize + KL (one thread per example forward, per element backward) and BCE with logits
+  (one thread per element).
+
+Arrays: CuPy arrays on a real GPU, passed through ``__cuda_array_interface__`` and launched on CuPy's
+current stream (so the kernels are ordered with CuPy's own work without host synchronisation). Under the
+CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, no real GPU) the same kernels run in Python on NumPy arrays,
+with smaller thread blocks; that is how they are tested on machines without a GPU.
+
+Outputs are allocated with the inputs' array module and have the inputs' dtype (float32 or float64);
+the kernels accumulate in that dtype. Non-contiguous inputs are copied to C order first. Kernels are
+compiled lazily, once per dtype, on their first launch (``@cuda.jit`` without signatures: eager
+signatures need a driver at import time).
+
+Importing this module sets numba-cuda's ``CUDA_ARRAY_INTERFACE_SYNC`` to false (only when a real GPU is
+used): by default numba synchronises the host with the stream a CuPy array exports on every launch, which
+is unnecessary here because the kernels run on that same stream, and would serialise the host with the GPU.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numba import cuda
+
+from minivae.backend import get_array_module
+from minivae.kernels.reference import conv_output_size, conv_transpose_output_size
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
+    "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
+    "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
+    "bce_with_logits_forward", "bce_with_logits_backward", "simulated",
+]
+
+
+def simulated() -> bool:
+    """True when numba-cuda runs its CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``): no real GPU."""
+    from numba import config
+
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
+
+
+# Launch geometry. The simulator runs every thread as Python (~0.15 ms each), so it gets small blocks.
+_BLOCK = 256                              # threads per block of the 1-D kernels (capped at the work size)
+
+
+def _tile() -> int:
+    return 8 if simulated() else 16      # GEMM tile edge
+
+
+def _reduce_block() -> int:
+    return 2 if simulated() else 256     # threads per block of the reductions (a power of two)
+
+
+# --------------------------------------------------------------------------- kernel factory
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(dtype_name: str, tile: int, rblock: int):
+    """The kernels for one dtype ("float32"/"float64"), GEMM tile edge and reduction block size.
+
+    Built by a factory so that constants (zero, one, a half) and shared-array element types are of the
+    array dtype: float32 kernels then never promote to float64.
+    """
+    from numba import types
+
+    ft = getattr(types, dtype_name)
+    zero, one, half = ft(0.0), ft(1.0), ft(0.5)
+    TILE, RB = tile, rblock
+
+    @cuda.jit
+    def conv_forward(x, w, bias, has_bias, sh, sw, ph, pw, y):
+        # y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] x[n, c, i*sh + p - ph, j*sw + q - pw]
+        idx = cuda.grid(1)
+        n_, o_, ho, wo = y.shape
+        if idx >= n_ * o_ * ho * wo:
+            return
+        j = idx % wo
+        t = idx // wo
+        i = t % ho
+        t = t // ho
+        o = t % o_
+        n = t // o_
+        c_in, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
+        kh, kw = w.shape[2], w.shape[3]
+        acc = bias[o] if has_bias else zero
+        for c in range(c_in):
+            for p in range(kh):
+                h = i * sh + p - ph
+                if h >= 0 and h < h_in:
+                    for q in range(kw):
+                        u = j * sw + q - pw
+                        if u >= 0 and u < w_in:
+                            acc += w[o, c, p, q] * x[n, c, h, u]
+        y[n, o, i, j] = acc
+
+    @cuda.jit
+    def conv_gather(gy, w, bias, has_bias, sh, sw, ph, pw, gx):
+        # gx[n,c,h,u] = b[c] + sum over (o,p,q) with h = i*sh + p - ph, u = j*sw + q - pw of w[o,c,p,q] gy[n,o,i,j]
+        idx = cuda.grid(1)
+        n_, c_, h_in, w_in = gx.shape
+        if idx >= n_ * c_ * h_in * w_in:
+            return
+        u = idx % w_in
+        t = idx // w_in
+        h = t % h_in
+        t = t // h_in
+        c = t % c_
+        n = t // c_
+        o_, ho, wo = gy.shape[1], gy.shape[2], gy.shape[3]
+        kh, kw = w.shape[2], w.shape[3]
+        acc = bias[c] if has_bias else zero
+        for p in range(kh):
+            ti = h + ph - p
+            if ti >= 0 and ti % sh == 0 and ti // sh < ho:
+                i = ti // sh
+                for q in range(kw):
+                    tj = u + pw - q
+                    if tj >= 0 and tj % sw == 0 and tj // sw < wo:
+                        j = tj // sw
+                        for o in range(o_):
+                            acc += w[o, c, p, q] * gy[n, o, i, j]
+        gx[n, c, h, u] = acc
+
+    @cuda.jit
+    def conv_weight_grad(gy, x, sh, sw, ph, pw, gw):
+        # one block per gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x[n, c, i*sh + p - ph, j*sw + q - pw]
+        o_, c_, kh, kw = gw.shape
+        b = cuda.blockIdx.x
+        q = b % kw
+        t = b // kw
+        p = t % kh
+        t = t // kh
+        c = t % c_
+        o = t // c_
+        n_, ho, wo = gy.shape[0], gy.shape[2], gy.shape[3]
+        h_in, w_in = x.shape[2], x.shape[3]
+        tid = cuda.threadIdx.x
+        acc = zero
+        for r in range(tid, n_ * ho * wo, RB):
+            j = r % wo
+            s = r // wo
+            i = s % ho
+            n = s // ho
+            h = i * sh + p - ph
+            u = j * sw + q - pw
+            if h >= 0 and h < h_in and u >= 0 and u < w_in:
+                acc += gy[n, o, i, j] * x[n, c, h, u]
+        buf = cuda.shared.array(RB, ft)
+        buf[tid] = acc
+        cuda.syncthreads()
+        step = RB // 2
+        while step > 0:
+            if tid < step:
+                buf[tid] += buf[tid + step]
+            cuda.syncthreads()
+            step //= 2
+        if tid == 0:
+            gw[o, c, p, q] = buf[0]
+
+    @cuda.jit
+    def channel_sum(gy, gb):
+        # one block per channel: gb[o] = sum_{n,i,j} gy[n,o,i,j]
+        o = cuda.blockIdx.x
+        n_, ho, wo = gy.shape[0], gy.shape[2], gy.shape[3]
+        tid = cuda.threadIdx.x
+        acc = zero
+        for r in range(tid, n_ * ho * wo, RB):
+            j = r % wo
+            s = r // wo
+            acc += gy[s // ho, o, s % ho, j]
+        buf = cuda.shared.array(RB, ft)
+        buf[tid] = acc
+        cuda.syncthreads()
+        step = RB // 2
+        while step > 0:
+            if tid < step:
+                buf[tid] += buf[tid + step]
+            cuda.syncthreads()
+            step //= 2
+        if tid == 0:
+            gb[o] = buf[0]
+
+    @cuda.jit
+    def gemm(a, b, ta, tb, bias, has_bias, c):
+        # c = op(a) @ op(b) (+ bias[col]); op(a) = a.T when ta, op(b) = b.T when tb.
+        # Tiles are loaded so that consecutive threads (threadIdx.x) read consecutive addresses.
+        sa = cuda.shared.array((TILE, TILE + 1), ft)  # sa[r, k] = op(a)[i0 + r, k0 + k]
+        sb = cuda.shared.array((TILE, TILE + 1), ft)  # sb[k, s] = op(b)[k0 + k, j0 + s]
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        i0 = cuda.blockIdx.y * TILE
+        j0 = cuda.blockIdx.x * TILE
+        m_, n_ = c.shape
+        k_ = a.shape[0] if ta else a.shape[1]
+        acc = zero
+        for k0 in range(0, k_, TILE):
+            if ta:
+                i, k = i0 + tx, k0 + ty
+                sa[tx, ty] = a[k, i] if (i < m_ and k < k_) else zero
+            else:
+                i, k = i0 + ty, k0 + tx
+                sa[ty, tx] = a[i, k] if (i < m_ and k < k_) else zero
+            if tb:
+                k, j = k0 + tx, j0 + ty
+                sb[tx, ty] = b[j, k] if (j < n_ and k < k_) else zero
+            else:
+                k, j = k0 + ty, j0 + tx
+                sb[ty, tx] = b[k, j] if (j < n_ and k < k_) else zero
+            cuda.syncthreads()
+            for kk in range(TILE):
+                acc += sa[ty, kk] * sb[kk, tx]
+            cuda.syncthreads()
+        row, col = i0 + ty, j0 + tx
+        if row < m_ and col < n_:
+            if has_bias:
+                acc += bias[col]
+            c[row, col] = acc
+
+    @cuda.jit
+    def column_sum(g, out):
+        j = cuda.grid(1)
+        if j < g.shape[1]:
+            acc = zero
+            for i in range(g.shape[0]):
+                acc += g[i, j]
+            out[j] = acc
+
+    @cuda.jit
+    def reparam_kl_forward(mu, logvar, eps, z, kl):
+        n = cuda.grid(1)
+        if n < mu.shape[0]:
+            acc = zero
+            for d in range(mu.shape[1]):
+                m = mu[n, d]
+                lv = logvar[n, d]
+                std = math.exp(half * lv)
+                z[n, d] = m + std * eps[n, d]
+                acc += m * m + math.exp(lv) - one - lv
+            kl[n] = half * acc
+
+    @cuda.jit
+    def reparam_kl_backward(gz, gkl, mu, logvar, eps, gmu, glogvar):
+        idx = cuda.grid(1)
+        d_ = mu.shape[1]
+        if idx < mu.shape[0] * d_:
+            n = idx // d_
+            d = idx % d_
+            g = gkl[n]
+            std = math.exp(half * logvar[n, d])
+            gmu[n, d] = gz[n, d] + g * mu[n, d]
+            glogvar[n, d] = half * gz[n, d] * eps[n, d] * std + half * g * (std * std - one)
+
+    @cuda.jit
+    def bce_forward(x, t, out):
+        idx = cuda.grid(1)
+        if idx < x.size:
+            v = x[idx]
+            out[idx] = max(v, zero) - v * t[idx] + math.log1p(math.exp(-abs(v)))
+
+    @cuda.jit
+    def bce_backward(gy, x, t, out):
+        idx = cuda.grid(1)
+        if idx < x.size:
+            out[idx] = gy[idx] * (half * (one + math.tanh(half * x[idx])) - t[idx])
+
+    return dict(conv_forward=conv_forward, conv_gather=conv_gather, conv_weight_grad=conv_weight_grad,
+                channel_sum=channel_sum, gemm=gemm, column_sum=column_sum,
+                reparam_kl_forward=reparam_kl_forward, reparam_kl_backward=reparam_kl_backward,
+                bce_forward=bce_forward, bce_backward=bce_backward)
+
+
+# --------------------------------------------------------------------------- launching
+
+
+_streams: dict = {}
+_configured = False
+
+
+def _configure_real_gpu() -> None:
+    global _configured
+    if not _configured:
+        from numba.cuda.core import config as cuda_config
+
+        cuda_config.CUDA_ARRAY_INTERFACE_SYNC = False  # see the module docstring
+        _configured = True
+
+
+def _stream(xp):
+    """numba stream wrapping CuPy's current stream (None under the simulator or for NumPy arrays)."""
+    if xp is np or simulated():
+        return None
+    _configure_real_gpu()
+    ptr = xp.cuda.get_current_stream().ptr
+    stream = _streams.get(ptr)
+    if stream is None:
+        stream = _streams[ptr] = cuda.external_stream(ptr) if ptr else cuda.default_stream()
+    return stream
+
+
+def _kernel(name: str, dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"GPU kernels support float32 and float64 arrays, got {dtype}")
+    return _kernels(dtype.name, _tile(), _reduce_block())[name]
+
+
+def _launch(xp, kernel, grid, block, *args) -> None:
+    grid_size = grid if isinstance(grid, int) else grid[0] * grid[1]
+    if grid_size == 0:
+        return
+    stream = _stream(xp)
+    if stream is None:
+        kernel[grid, block](*args)
+    else:
+        kernel[grid, block, stream](*args)
+
+
+def _launch_1d(xp, kernel, n: int, *args) -> None:
+    block = max(1, min(_BLOCK, n))
+    _launch(xp, kernel, (n + block - 1) // block, block, *args)
+
+
+def _prepare(*arrays):
+    """(xp, dtype, contiguous arrays of one floating dtype); None entries stay None."""
+    present = [a for a in arrays if a is not None]
+    xp = get_array_module(*present)
+    dtype = np.result_type(*[a.dtype for a in present])
+    out = [None if a is None else xp.ascontiguousarray(a, dtype=dtype) for a in arrays]
+    return xp, dtype, out
+
+
+_dummies: dict = {}
+
+
+def _bias_arg(xp, dtype, bias):
+    """(bias array, has_bias flag): a 1-element placeholder when bias is None (the kernel never reads it)."""
+    if bias is not None:
+        return bias, 1
+    key = (xp.__name__, np.dtype(dtype).name, xp.cuda.Device().id if xp is not np else None)
+    if key not in _dummies:
+        _dummies[key] = xp.zeros(1, dtype=dtype)
+    return _dummies[key], 0
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+def conv2d_forward(x, weight, bias, stride, padding):
+    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]``.
+
+    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None, float32 or
+        float64 (CuPy on a GPU, NumPy under the simulator); stride, padding ``(h, w)`` int pairs.
+    Returns: ``(N, C_out, H_out, W_out)`` in the input dtype, ``H_out = (H + 2 ph - kH) // sh + 1``.
+    Raises: TypeError for dtypes other than float32/float64.
+    """
+    xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    y = xp.empty((n, c_out, conv_output_size(h, kh, stride[0], padding[0]),
+                  conv_output_size(w, kw, stride[1], padding[1])), dtype=dtype)
+    b, has_bias = _bias_arg(xp, dtype, bias)
+    _launch_1d(xp, _kernel("conv_forward", dtype), y.size, x, weight, b, has_bias,
+               stride[0], stride[1], padding[0], padding[1], y)
+    return y
+
+
+def _gather(xp, dtype, gy, weight, bias, out_shape, stride, padding):
+    out = xp.empty(out_shape, dtype=dtype)
+    b, has_bias = _bias_arg(xp, dtype, bias)
+    _launch_1d(xp, _kernel("conv_gather", dtype), out.size, gy, weight, b, has_bias,
+               stride[0], stride[1], padding[0], padding[1], out)
+    return out
+
+
+def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
+    """Input gradient of conv2d (a transposed convolution of ``grad_output`` with the same weight).
+
+    Args: grad_output ``(N, C_out, H_out, W_out)``, weight ``(C_out, C_in, kH, kW)``, input_size ``(H, W)``.
+    Returns: ``(N, C_in, H, W)`` in the input dtype.
+    """
+    xp, dtype, (gy, weight) = _prepare(grad_output, weight)
+    shape = (gy.shape[0], weight.shape[1], int(input_size[0]), int(input_size[1]))
+    return _gather(xp, dtype, gy, weight, None, shape, stride, padding)
+
+
+def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+    """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``.
+
+    Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, kernel_size ``(kH, kW)``.
+    Returns: ``(C_out, C_in, kH, kW)`` in the input dtype.
+    """
+    xp, dtype, (gy, x) = _prepare(grad_output, x)
+    gw = xp.empty((gy.shape[1], x.shape[1], int(kernel_size[0]), int(kernel_size[1])), dtype=dtype)
+    _launch(xp, _kernel("conv_weight_grad", dtype), gw.size, _reduce_block(), gy, x,
+            stride[0], stride[1], padding[0], padding[1], gw)
+    return gw
+
+
+def conv2d_backward_bias(grad_output):
+    """Bias gradient of conv2d and conv_transpose2d: ``(N, C, H, W)`` summed over N, H, W -> ``(C,)``."""
+    xp, dtype, (gy,) = _prepare(grad_output)
+    gb = xp.empty((gy.shape[1],), dtype=dtype)
+    _launch(xp, _kernel("channel_sum", dtype), gb.size, _reduce_block(), gy, gb)
+    return gb
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
+    """Transposed convolution, the adjoint of conv2d with the same weight, bias fused.
+
+    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
+    Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
+    """
+    xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
+    kh, kw = weight.shape[2:]
+    shape = (x.shape[0], weight.shape[1],
+             conv_transpose_output_size(x.shape[2], kh, stride[0], padding[0], output_padding[0]),
+             conv_transpose_output_size(x.shape[3], kw, stride[1], padding[1], output_padding[1]))
+    return _gather(xp, dtype, x, weight, bias, shape, stride, padding)
+
+
+def conv_transpose2d_backward_input(grad_output, weight, stride, padding):
+    """Input gradient of conv_transpose2d: a plain convolution of ``grad_output`` with the same weight.
+
+    Returns: ``(N, C_in, H, W)``.
+    """
+    return conv2d_forward(grad_output, weight, None, stride, padding)
+
+
+def conv_transpose2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+    """Weight gradient of conv_transpose2d: conv2d's weight gradient with x and gy swapped.
+
+    Returns: ``(C_in, C_out, kH, kW)``.
+    """
+    return conv2d_backward_weight(x, grad_output, kernel_size, stride, padding)
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def _gemm(xp, dtype, a, ta, b, tb, bias, shape):
+    c = xp.empty(shape, dtype=dtype)
+    tile = _tile()
+    grid = ((shape[1] + tile - 1) // tile, (shape[0] + tile - 1) // tile)
+    bias_arr, has_bias = _bias_arg(xp, dtype, bias)
+    _launch(xp, _kernel("gemm", dtype), grid, (tile, tile), a, b, int(ta), int(tb), bias_arr, has_bias, c)
+    return c
+
+
+def dense_forward(x, weight, bias):
+    """``y = x @ weight.T + bias`` by the tiled GEMM kernel with the bias fused.
+
+    Args: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None.
+    Returns: ``(N, out_features)`` in the input dtype.
+    """
+    xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
+    return _gemm(xp, dtype, x, False, weight, True, bias, (x.shape[0], weight.shape[0]))
+
+
+def dense_backward(grad_output, x, weight):
+    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``, shapes of x, weight and ``(out_features,)``."""
+    xp, dtype, (gy, x, weight) = _prepare(grad_output, x, weight)
+    gx = _gemm(xp, dtype, gy, False, weight, False, None, x.shape)
+    gw = _gemm(xp, dtype, gy, True, x, False, None, weight.shape)
+    gb = xp.empty((gy.shape[1],), dtype=dtype)
+    _launch_1d(xp, _kernel("column_sum", dtype), gb.size, gy, gb)
+    return gx, gw, gb
+
+
+# --------------------------------------------------------------------------- reparameterize + KL
+
+
+def reparameterize_kl_forward(mu, logvar, eps):
+    """Fused ``z = mu + exp(logvar/2) * eps`` and ``kl = 0.5 * sum_j (mu^2 + exp(logvar) - 1 - logvar)``.
+
+    Args: mu, logvar, eps ``(N, D)``. Returns: z ``(N, D)``, kl ``(N,)`` in nats, in the input dtype.
+    """
+    xp, dtype, (mu, logvar, eps) = _prepare(mu, logvar, eps)
+    z = xp.empty(mu.shape, dtype=dtype)
+    kl = xp.empty((mu.shape[0],), dtype=dtype)
+    _launch_1d(xp, _kernel("reparam_kl_forward", dtype), mu.shape[0], mu, logvar, eps, z, kl)
+    return z, kl
+
+
+def reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps):
+    """Returns ``(g_mu, g_logvar)``, each ``(N, D)``:
+    ``g_mu = gz + gkl * mu``, ``g_logvar = gz * eps * exp(logvar/2) / 2 + gkl * (exp(logvar) - 1) / 2``.
+    """
+    xp, dtype, (gz, gkl, mu, logvar, eps) = _prepare(grad_z, grad_kl, mu, logvar, eps)
+    gmu = xp.empty(mu.shape, dtype=dtype)
+    glogvar = xp.empty(mu.shape, dtype=dtype)
+    _launch_1d(xp, _kernel("reparam_kl_backward", dtype), mu.size, gz, gkl.reshape(-1), mu, logvar, eps,
+               gmu, glogvar)
+    return gmu, glogvar
+
+
+# --------------------------------------------------------------------------- BCE with logits
+
+
+def _flat_same_shape(xp, shape, *arrays):
+    return [xp.ascontiguousarray(xp.broadcast_to(a, shape)).reshape(-1) for a in arrays]
+
+
+def bce_with_logits_forward(logits, target):
+    """Elementwise ``max(x, 0) - x*t + log1p(exp(-|x|))`` (nats), the shape and dtype of ``logits``."""
+    xp, dtype, (logits, target) = _prepare(logits, target)
+    shape = np.broadcast_shapes(logits.shape, target.shape)
+    x, t = _flat_same_shape(xp, shape, logits, target)
+    out = xp.empty(x.shape, dtype=dtype)
+    _launch_1d(xp, _kernel("bce_forward", dtype), out.size, x, t, out)
+    return out.reshape(shape)
+
+
+def bce_with_logits_backward(grad_output, logits, target):
+    """Gradient w.r.t. the logits: ``gy * (sigmoid(x) - t)``, sigmoid as ``(1 + tanh(x/2)) / 2``."""
+    xp, dtype, (gy, logits, target) = _prepare(grad_output, logits, target)
+    shape = np.broadcast_shapes(gy.shape, logits.shape, target.shape)
+    g, x, t = _flat_same_shape(xp, shape, gy, logits, target)
+    out = xp.empty(x.shape, dtype=dtype)
+    _launch_1d(xp, _kernel("bce_backward", dtype), out.size, g, x, t, out)
+    return out.reshape(shape)
