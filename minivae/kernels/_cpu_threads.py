@@ -1,0 +1,88 @@
+"""Batch-chunked threading for the Numba CPU kernels (:mod:`minivae.kernels.cpu`).
+
+Why not ``@njit(parallel=True)``: the convolutions spend most of their time in a BLAS GEMM, which Numba
+can call from jitted code only through SciPy (not a dependency). With the GEMM on NumPy's threaded
+OpenBLAS and the im2col/col2im passes on Numba's OpenMP pool, the two pools' idle threads spin against
+each other; on a 2-core machine that made a Conv2d(1, 32, 3, s2) forward at batch 128 8 ms instead of
+0.8 ms (see benchmarks/kernels.py). So each kernel instead splits the batch into one chunk per thread
+and runs, per chunk, the ``nogil`` jitted passes and a GEMM on a BLAS limited to one thread *for that
+thread only* (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27), so exactly ``num_threads()``
+threads are busy and the process-wide BLAS setting is untouched.
+
+The number of threads is Numba's (``NUMBA_NUM_THREADS``, default: the number of cores). Where NumPy's
+BLAS is not an OpenBLAS with that function, chunks run one after the other on the calling thread.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_set_local = None
+_searched = False
+
+
+def _find_set_local():
+    """``openblas_set_num_threads_local`` of the OpenBLAS NumPy has loaded, or None."""
+    import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        return fn
+    return None
+
+
+def _blas_local():
+    global _set_local, _searched
+    if not _searched:
+        _set_local, _searched = _find_set_local(), True
+    return _set_local
+
+
+def num_threads() -> int:
+    """Threads a kernel call uses: ``NUMBA_NUM_THREADS``, or 1 where the BLAS cannot be limited per thread."""
+    return numba.config.NUMBA_NUM_THREADS if _blas_local() is not None else 1
+
+
+def _single_blas(fn, lo, hi):
+    set_local = _blas_local()
+    previous = set_local(1)
+    try:
+        return fn(lo, hi)
+    finally:
+        set_local(previous)
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minivae-cpu")
+        return _pool
+
+
+def map_chunks(fn, n: int, min_chunk: int = 1) -> list:
+    """Call ``fn(lo, hi)`` on contiguous chunks ``[lo, hi)`` covering ``range(n)``, one per thread, and
+    return the results in chunk order. Each chunk has at least ``min_chunk`` items (so small batches run
+    in one call, on the calling thread, with the BLAS's own threading)."""
+    k = max(1, min(num_threads(), n // max(1, min_chunk)))
+    if k == 1:
+        return [fn(0, n)]
+    bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
+    pool = _get_pool(k - 1)
+    futures = [pool.submit(_single_blas, fn, lo, hi) for lo, hi in bounds[1:]]
+    first = _single_blas(fn, *bounds[0])
+    return [first] + [f.result() for f in futures]

@@ -1,0 +1,404 @@
+"""Numba ``@njit`` CPU kernels: the same names, signatures and results as :mod:`minivae.kernels.reference`.
+
+Design. A convolution is im2col + one GEMM + a layout pass (Chellapilla et al. 2006, "High performance
+convolutional neural networks for document processing"); its input gradient, and the forward pass of a
+transposed convolution, is one GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
+
+* ``_im2col`` fills a contiguous ``(C*kH*kW, N*H_out*W_out)`` buffer, in parallel over ``(n, c)`` pairs;
+* the GEMM (``W (C_out, C*kH*kW) @ cols``) is NumPy's ``np.dot`` on its BLAS (OpenBLAS, threaded).
+  Numba can only call BLAS from ``@njit`` code through SciPy's ``cython_blas``; SciPy is not a
+  dependency of minivae, so the GEMM stays in the thin Python wrapper, one call per kernel;
+* ``_cnl_to_ncl`` moves the ``(C_out, N*L)`` product to NCHW with the bias added in the same pass;
+  ``_col2im`` scatters columns back to NCHW (bias fused) in parallel over ``(n, c)``, so no two threads
+  write the same element.
+
+The elementwise kernels are fused loops: reparameterize + KL forward gives ``z`` and the per-example KL in
+one pass and its backward ``g_mu`` and ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and
+appendix B); binary cross-entropy with logits uses the stable ``max(x,0) - x t + log1p(exp(-|x|))`` and
+its gradient ``sigmoid(x) - t`` with ``sigmoid(x) = (1 + tanh(x/2)) / 2``.
+
+Conventions (as PyTorch, as the reference): NCHW images; conv2d weight ``(C_out, C_in, kH, kW)``;
+conv_transpose2d weight ``(C_in, C_out, kH, kW)``; dense weight ``(out_features, in_features)``;
+``stride``, ``padding``, ``output_padding``, ``kernel_size``, ``input_size`` are ``(h, w)`` int pairs,
+unpacked to plain ints before reaching a jitted function. float32 and float64; outputs have the dtype of
+the inputs (each jitted function compiles once per dtype, on first use, and is cached on disk with
+``cache=True``; every jitted function lives in this file because Numba's cache is keyed on the source
+file of the function compiled). Non-contiguous inputs are copied to C order first.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from minivae.kernels._cpu_threads import map_chunks, num_threads
+from minivae.kernels.reference import conv_transpose_output_size
+
+# --------------------------------------------------------------------------- jitted passes
+# Serial and ``nogil``: the batch is split across threads by ``map_chunks`` (see _cpu_threads.py).
+
+
+@njit(cache=True, nogil=True)
+def _im2col(x, kh, kw, sh, sw, ph, pw, ho, wo, cols):
+    """cols[n, (c*kh + i)*kw + j, oh*wo + ow] = x_pad[n, c, oh*sh + i, ow*sw + j] (zero outside x)."""
+    n_, c_, h, w = x.shape
+    for n in range(n_):
+        for c in range(c_):
+            for i in range(kh):
+                for j in range(kw):
+                    row = (c * kh + i) * kw + j
+                    # the ow whose input column ow*sw - pw + j lies inside [0, w)
+                    lo = 0
+                    while lo < wo and lo * sw - pw + j < 0:
+                        lo += 1
+                    hi = wo
+                    while hi > lo and (hi - 1) * sw - pw + j >= w:
+                        hi -= 1
+                    for oh in range(ho):
+                        ih = oh * sh - ph + i
+                        dst = oh * wo
+                        if ih < 0 or ih >= h:
+                            for ow in range(wo):
+                                cols[n, row, dst + ow] = 0
+                        else:
+                            for ow in range(lo):
+                                cols[n, row, dst + ow] = 0
+                            for ow in range(lo, hi):
+                                cols[n, row, dst + ow] = x[n, c, ih, ow * sw - pw + j]
+                            for ow in range(hi, wo):
+                                cols[n, row, dst + ow] = 0
+
+
+@njit(cache=True, nogil=True)
+def _col2im(cols, kh, kw, sh, sw, ph, pw, ho, wo, bias, has_bias, out):
+    """out[n, c] = bias[c] + the sum of cols[n, (c*kh + i)*kw + j, oh*wo + ow] over the taps landing on
+    each pixel, tap (i, j) of output (oh, ow) landing on (oh*sh - ph + i, ow*sw - pw + j)."""
+    n_, c_, h, w = out.shape
+    for n in range(n_):
+        for c in range(c_):
+            b = bias[c] if has_bias else 0
+            for ih in range(h):
+                for iw in range(w):
+                    out[n, c, ih, iw] = b
+            for i in range(kh):
+                for j in range(kw):
+                    row = (c * kh + i) * kw + j
+                    lo = 0
+                    while lo < wo and lo * sw - pw + j < 0:
+                        lo += 1
+                    hi = wo
+                    while hi > lo and (hi - 1) * sw - pw + j >= w:
+                        hi -= 1
+                    for oh in range(ho):
+                        ih = oh * sh - ph + i
+                        if ih < 0 or ih >= h:
+                            continue
+                        src = oh * wo
+                        for ow in range(lo, hi):
+                            out[n, c, ih, ow * sw - pw + j] += cols[n, row, src + ow]
+
+
+@njit(cache=True, nogil=True)
+def _add_bias_ncl(y, bias):
+    """y[n, c, l] += bias[c]."""
+    n_, c_, L = y.shape
+    for n in range(n_):
+        for c in range(c_):
+            b = bias[c]
+            for l in range(L):
+                y[n, c, l] += b
+
+
+@njit(cache=True, nogil=True)
+def _sum_n_l(g, out):
+    """out[c] = sum_{n, l} g[n, c, l], accumulated in float64."""
+    n_, c_, L = g.shape
+    for c in range(c_):
+        out[c] = 0.0
+    for n in range(n_):
+        for c in range(c_):
+            s = 0.0
+            for l in range(L):
+                s += g[n, c, l]
+            out[c] += s
+
+
+@njit(cache=True, nogil=True)
+def _sum_rows(g, out):
+    """out[j] = sum_n g[n, j], accumulated in float64."""
+    n_, d = g.shape
+    acc = np.zeros(d, dtype=np.float64)
+    for n in range(n_):
+        for j in range(d):
+            acc[j] += g[n, j]
+    for j in range(d):
+        out[j] = acc[j]
+
+
+@njit(cache=True, nogil=True)
+def _add_bias_rows(y, bias):
+    n_, d = y.shape
+    for n in range(n_):
+        for j in range(d):
+            y[n, j] += bias[j]
+
+
+@njit(cache=True, nogil=True)
+def _reparameterize_kl_fwd(mu, logvar, eps, z, kl):
+    n_, d = mu.shape
+    for n in range(n_):
+        s = 0.0
+        for j in range(d):
+            lv = logvar[n, j]
+            std = np.exp(0.5 * lv)
+            m = mu[n, j]
+            z[n, j] = m + std * eps[n, j]
+            s += m * m + std * std - 1.0 - lv
+        kl[n] = 0.5 * s
+
+
+@njit(cache=True, nogil=True)
+def _reparameterize_kl_bwd(gz, gkl, mu, logvar, eps, g_mu, g_logvar):
+    n_, d = mu.shape
+    for n in range(n_):
+        gk = gkl[n]
+        for j in range(d):
+            std = np.exp(0.5 * logvar[n, j])
+            g = gz[n, j]
+            g_mu[n, j] = g + gk * mu[n, j]
+            g_logvar[n, j] = 0.5 * g * eps[n, j] * std + 0.5 * gk * (std * std - 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _bce_fwd(x, t, out):
+    for k in range(x.size):
+        v = x[k]
+        out[k] = max(v, 0) - v * t[k] + np.log1p(np.exp(-abs(v)))
+
+
+@njit(cache=True, nogil=True)
+def _bce_bwd(gy, x, t, out):
+    for k in range(x.size):
+        out[k] = gy[k] * (0.5 * (1.0 + np.tanh(0.5 * x[k])) - t[k])
+
+
+# --------------------------------------------------------------------------- wrapper helpers
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+def _bias_args(bias, dtype):
+    if bias is None:
+        return np.zeros(1, dtype=dtype), False
+    return _c(bias).astype(dtype, copy=False), True
+
+
+def _im2col_chunk(x, kh, kw, stride, padding, ho, wo):
+    cols = np.empty((x.shape[0], x.shape[1] * kh * kw, ho * wo), dtype=x.dtype)
+    _im2col(x, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo, cols)
+    return cols
+
+
+def _gemm_col2im(grad_output, weight, bias, out_size, stride, padding):
+    """``col2im(W^T @ gy)`` with the bias fused: conv2d's input gradient, conv_transpose2d's forward."""
+    grad_output, weight = _c(grad_output), _c(weight)
+    n, c_out, ho, wo = grad_output.shape
+    c_in, kh, kw = weight.shape[1:]
+    w_t = weight.reshape(c_out, c_in * kh * kw).T
+    g3 = grad_output.reshape(n, c_out, ho * wo)
+    out = np.empty((n, c_in) + tuple(out_size), dtype=grad_output.dtype)
+    b, has_b = _bias_args(bias, grad_output.dtype)
+
+    def chunk(lo, hi):
+        cols = np.matmul(w_t, g3[lo:hi])  # (n, C_in*kH*kW, L), one GEMM per example
+        _col2im(cols, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo, b, has_b, out[lo:hi])
+
+    map_chunks(chunk, n)
+    return out
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+def conv2d_forward(x, weight, bias, stride, padding):
+    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]`` (im2col + GEMM).
+
+    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; float32 or
+        float64, one dtype. stride, padding: ``(h, w)`` int pairs.
+    Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2*ph - kH) // sh + 1``, in the input dtype.
+    """
+    x, weight = _c(x), _c(weight)
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    ho = (h + 2 * padding[0] - kh) // stride[0] + 1
+    wo = (w + 2 * padding[1] - kw) // stride[1] + 1
+    w2 = weight.reshape(c_out, c_in * kh * kw)
+    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    y3 = out.reshape(n, c_out, ho * wo)
+
+    def chunk(lo, hi):
+        cols = _im2col_chunk(x[lo:hi], kh, kw, stride, padding, ho, wo)
+        np.matmul(w2, cols, out=y3[lo:hi])  # one GEMM per example, straight into NCHW
+        if bias is not None:
+            _add_bias_ncl(y3[lo:hi], _c(bias))
+
+    map_chunks(chunk, n)
+    return out
+
+
+def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
+    """Input gradient of conv2d: ``col2im(W^T @ gy)``.
+
+    Args: grad_output ``(N, C_out, H_out, W_out)``, weight ``(C_out, C_in, kH, kW)``, input_size ``(H, W)``.
+    Returns: ``(N, C_in, H, W)`` in the dtype of grad_output.
+    """
+    return _gemm_col2im(grad_output, weight, None, input_size, stride, padding)
+
+
+def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+    """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``,
+    per example the GEMM ``gy_n (C_out, L) @ cols(x_n)^T (L, C_in*kH*kW)``, summed over the batch.
+
+    Returns: ``(C_out, C_in, kH, kW)``.
+    """
+    grad_output, x = _c(grad_output), _c(x)
+    n, c_out, ho, wo = grad_output.shape
+    c_in = x.shape[1]
+    kh, kw = kernel_size
+    g3 = grad_output.reshape(n, c_out, ho * wo)
+
+    def chunk(lo, hi):
+        cols = _im2col_chunk(x[lo:hi], kh, kw, stride, padding, ho, wo)
+        return np.matmul(g3[lo:hi], cols.transpose(0, 2, 1)).sum(axis=0)  # (C_out, C_in*kH*kW)
+
+    parts = map_chunks(chunk, n)
+    gw = parts[0]
+    for p in parts[1:]:
+        gw += p
+    return gw.reshape(c_out, c_in, kh, kw)
+
+
+def conv2d_backward_bias(grad_output):
+    """Bias gradient of conv2d and conv_transpose2d: ``grad_output (N, C, H, W)`` summed over N, H, W
+    (accumulated in float64) -> ``(C,)`` in its dtype."""
+    g = _c(grad_output)
+    n, c = g.shape[:2]
+    g3 = g.reshape(n, c, -1)
+
+    def chunk(lo, hi):
+        part = np.empty(c, dtype=np.float64)
+        _sum_n_l(g3[lo:hi], part)
+        return part
+
+    return np.sum(map_chunks(chunk, n, min_chunk=16), axis=0).astype(g.dtype)
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
+    """Transposed convolution, the adjoint of conv2d with the same weight: ``col2im(W^T @ x) + b``.
+
+    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
+    Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
+    """
+    h, w = x.shape[2:]
+    kh, kw = weight.shape[2:]
+    size = (conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0]),
+            conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1]))
+    return _gemm_col2im(x, weight, bias, size, stride, padding)
+
+
+def conv_transpose2d_backward_input(grad_output, weight, stride, padding):
+    """Input gradient of conv_transpose2d: a plain convolution of ``grad_output`` with the same weight.
+
+    Returns: ``(N, C_in, H, W)``.
+    """
+    return conv2d_forward(grad_output, weight, None, stride, padding)
+
+
+def conv_transpose2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+    """Weight gradient of conv_transpose2d: conv2d's weight gradient with the roles of x and gy swapped.
+
+    Returns: ``(C_in, C_out, kH, kW)``.
+    """
+    return conv2d_backward_weight(x, grad_output, kernel_size, stride, padding)
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def dense_forward(x, weight, bias):
+    """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``,
+    bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the input dtype."""
+    y = np.dot(x, weight.T)
+    if bias is not None:
+        _add_bias_rows(y, _c(bias))
+    return y
+
+
+def dense_backward(grad_output, x, weight):
+    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``, shapes ``(N, in)``, ``(out, in)``, ``(out,)``."""
+    gy = _c(grad_output)
+    gb = np.empty(gy.shape[1], dtype=gy.dtype)
+    _sum_rows(gy, gb)
+    return np.dot(gy, weight), np.dot(gy.T, x), gb
+
+
+# --------------------------------------------------------------------------- reparameterize + KL
+
+
+def reparameterize_kl_forward(mu, logvar, eps):
+    """Fused ``z = mu + exp(logvar/2) * eps`` and ``kl = 0.5 * sum_j (mu^2 + exp(logvar) - 1 - logvar)``
+    in nats (Kingma & Welling 2014, eq. 10 and appendix B), one pass.
+
+    Args: mu, logvar, eps ``(N, D)``. Returns: z ``(N, D)``, kl ``(N,)``, in the input dtype.
+    """
+    mu, logvar, eps = _c(mu), _c(logvar), _c(eps)
+    z = np.empty_like(mu)
+    kl = np.empty(mu.shape[0], dtype=mu.dtype)
+    _reparameterize_kl_fwd(mu, logvar, eps, z, kl)
+    return z, kl
+
+
+def reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps):
+    """Returns ``(g_mu, g_logvar)`` ``(N, D)`` in one pass:
+    ``g_mu = gz + gkl * mu``, ``g_logvar = gz * eps * exp(logvar/2) / 2 + gkl * (exp(logvar) - 1) / 2``.
+    """
+    mu, logvar, eps = _c(mu), _c(logvar), _c(eps)
+    g_mu = np.empty_like(mu)
+    g_logvar = np.empty_like(mu)
+    _reparameterize_kl_bwd(_c(grad_z), _c(grad_kl), mu, logvar, eps, g_mu, g_logvar)
+    return g_mu, g_logvar
+
+
+# --------------------------------------------------------------------------- BCE with logits
+
+
+def bce_with_logits_forward(logits, target):
+    """Elementwise ``max(x, 0) - x*t + log1p(exp(-|x|))`` (nats), the stable
+    ``-[t log sigmoid(x) + (1-t) log(1 - sigmoid(x))]``. Same shape and dtype as ``logits``."""
+    x = _c(logits).reshape(-1)
+    t = _c(target).reshape(-1)
+    out = np.empty_like(x)
+    map_chunks(lambda lo, hi: _bce_fwd(x[lo:hi], t[lo:hi], out[lo:hi]), x.size, min_chunk=16384)
+    return out.reshape(np.shape(logits))
+
+
+def bce_with_logits_backward(grad_output, logits, target):
+    """Gradient w.r.t. the logits: ``gy * (sigmoid(x) - t)``, sigmoid as ``(1 + tanh(x/2)) / 2``.
+    ``grad_output`` broadcasts to the shape of ``logits``; the result has that shape and dtype."""
+    shape = np.shape(logits)
+    x = _c(logits).reshape(-1)
+    t = _c(target).reshape(-1)
+    gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
+    out = np.empty_like(x)
+    map_chunks(lambda lo, hi: _bce_bwd(gy[lo:hi], x[lo:hi], t[lo:hi], out[lo:hi]), x.size, min_chunk=16384)
+    return out.reshape(shape)
+
+
+def threads() -> int:
+    """Threads a kernel call splits its batch over (``NUMBA_NUM_THREADS``; 1 if BLAS threads can't be
+    limited per thread, see :mod:`minivae.kernels._cpu_threads`)."""
+    return num_threads()
