@@ -44,7 +44,7 @@ _MODULES: dict[tuple[str, str], str] = {
     (GPU, "cupy"): "minivae.kernels.cublas",
 }
 
-_DEFAULTS = {CPU: "reference", GPU: "numba"}
+_DEFAULTS = {CPU: "numba", GPU: "numba"}
 _selected: dict[str, str] = {}
 
 
