@@ -7,10 +7,14 @@ For a data point x, with encoder q(z|x) = N(mu, diag(exp(logvar))) and prior N(0
 
 estimated with one reparameterized sample ``z = mu + exp(logvar/2) * eps``. The training loss is
 ``mean_batch(recon + beta * kl)`` where ``recon = -log p(x|z)`` is summed over pixels and ``kl`` over latent
-dimensions, all in nats (``beta = 1`` is the plain VAE; ``beta > 1`` the beta-VAE of Higgins et al. 2017).
+dimensions, all in nats (``beta = 1`` is the plain VAE; ``beta > 1`` the beta-VAE of Higgins et al. 2017,
+eq. 4). With a capacity ``C`` (Burgess et al. 2018, "Understanding disentangling in beta-VAE", eq. 8) the loss
+is ``mean_batch(recon) + gamma * |mean_batch(kl) - C|`` instead. Conditional models (CVAE, Sohn et al. 2015,
+eq. 5) take the one-hot label ``y`` in both networks; the bound is then on log p(x|y).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from minivae import functional as F
@@ -21,18 +25,20 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 @dataclass
 class ELBOTerms:
-    """``loss``: scalar Tensor, ``mean(recon + beta * kl)`` in nats (what to minimise);
+    """``loss``: scalar Tensor in nats (what to minimise: ``mean(recon + beta * kl)``, or the capacity form);
     ``recon``: ``(N,)`` Tensor, -log p(x|z) per example, nats; ``kl``: ``(N,)`` Tensor, nats;
-    ``logits``: the decoder output (Bernoulli logits, or Gaussian means)."""
+    ``logits``: the decoder output (Bernoulli logits, or Gaussian means); ``likelihood``: which p(x|z)."""
 
     loss: Tensor
     recon: Tensor
     kl: Tensor
     logits: Tensor
+    likelihood: str = "bernoulli"
+    units: str = "nats"
 
     @property
     def elbo(self) -> float:
-        """Mean ELBO of the batch, nats: ``-(recon + kl)`` (beta does not enter the bound)."""
+        """Mean ELBO of the batch, nats: ``-(recon + kl)`` (beta, C and gamma do not enter the bound)."""
         return -float((self.recon.data + self.kl.data).mean())
 
 
@@ -41,7 +47,8 @@ def reconstruction_nll(output: Tensor, x: Tensor, likelihood: str = "bernoulli",
 
     ``bernoulli``: ``output`` are logits, x in [0, 1] (binarised data): BCE-with-logits summed.
     ``gaussian``: ``output`` are means of N(output, sigma^2 I) (grey-level data): the MSE form plus its
-    normalising constant. Returns ``(N,)``. Raises ValueError for an unknown likelihood.
+    normalising constant, ``||x - output||^2 / (2 sigma^2) + D/2 log(2 pi sigma^2)``.
+    Returns ``(N,)``. Raises ValueError for an unknown likelihood.
     """
     n = x.shape[0]
     if likelihood == "bernoulli":
@@ -52,19 +59,43 @@ def reconstruction_nll(output: Tensor, x: Tensor, likelihood: str = "bernoulli",
     raise ValueError(f"unknown likelihood {likelihood!r}; choose from {LIKELIHOODS}")
 
 
-def negative_elbo(model, x, eps, y=None, beta: float = 1.0) -> ELBOTerms:
+def capacity_at(step: int, capacity_max: float, capacity_steps: int) -> float:
+    """Burgess et al. (2018, sec. 5) capacity schedule: ``C(step) = C_max * min(1, step / capacity_steps)``,
+    in nats, rising linearly from 0 at step 0 to ``C_max`` at ``capacity_steps`` and constant after.
+    Raises ValueError for a negative ``C_max`` or ``step``, or ``capacity_steps < 1``."""
+    if capacity_max < 0 or step < 0:
+        raise ValueError(f"capacity_max and step must be >= 0, got {capacity_max}, {step}")
+    if capacity_steps < 1:
+        raise ValueError(f"capacity_steps must be >= 1, got {capacity_steps}")
+    return float(capacity_max) * min(1.0, step / capacity_steps)
+
+
+def negative_elbo(model, x, eps, y=None, beta: float = 1.0, capacity: float | None = None,
+                  gamma: float = 1.0) -> ELBOTerms:
     """Encode, reparameterize (fused with the KL), decode and score one batch.
 
     Args:
-        model: a :class:`~minivae.models.VAE` (``encode``, ``decode``, ``likelihood``).
+        model: a :class:`~minivae.models.VAE` (``encode``, ``decode``, ``likelihood``, ``sigma``).
         x: ``(N, ...)`` Tensor or array in the model's input layout; eps: ``(N, latent_dim)`` N(0, I) noise.
-        y: optional labels (one-hot ``(N, num_classes)``) for conditional models.
-        beta: weight of the KL term in the loss.
+        y: one-hot labels ``(N, num_classes)`` for conditional models (ignored by the others).
+        beta: weight of the KL term in the loss (Higgins et al. 2017); ignored when ``capacity`` is given.
+        capacity: the target KL ``C`` in nats (Burgess et al. 2018): loss = ``mean(recon) + gamma |mean(kl) - C|``
+            (the absolute value's subgradient at 0 is taken as +1).
+    Returns: :class:`ELBOTerms` (per-example recon and KL in nats, whatever the loss form).
     """
     x = x if isinstance(x, Tensor) else Tensor(x)
+    if y is not None and not isinstance(y, Tensor):
+        y = Tensor(y)
     mu, logvar = model.encode(x, y)
     z, kl = F.reparameterize_kl(mu, logvar, eps if isinstance(eps, Tensor) else Tensor(eps))
     logits = model.decode(z, y)
     recon = reconstruction_nll(logits, x, model.likelihood, getattr(model, "sigma", 1.0))
-    loss = F.mean(recon + kl * beta) if beta != 1.0 else F.mean(recon + kl)
-    return ELBOTerms(loss=loss, recon=recon, kl=kl, logits=logits)
+    if capacity is not None:
+        gap = F.mean(kl) - float(capacity)
+        sign = 1.0 if float(gap.item()) >= 0 else -1.0
+        loss = F.mean(recon) + gap * (float(gamma) * sign)
+    elif beta != 1.0:
+        loss = F.mean(recon + kl * beta)
+    else:
+        loss = F.mean(recon + kl)
+    return ELBOTerms(loss=loss, recon=recon, kl=kl, logits=logits, likelihood=model.likelihood)
