@@ -514,7 +514,8 @@ def reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps):
 
 
 def _flat_same_shape(xp, shape, *arrays):
-    return [xp.ascontiguousarray(xp.broadcast_to(a, shape)).reshape(-1) for a in arrays]
+    return [(a if a.shape == shape else xp.ascontiguousarray(xp.broadcast_to(a, shape))).reshape(-1)
+            for a in arrays]
 
 
 def bce_with_logits_forward(logits, target):
