@@ -4,6 +4,11 @@
 set, ``metrics.json`` and ``checkpoint.npz`` rewritten atomically in the output folder; a run can be
 continued from that checkpoint (``resume=``) and then ends with exactly the parameters an uninterrupted
 run would have had (on the CPU, same seed).
+
+Every model of :data:`minivae.models.MODELS` trains here: conditional ones (``cvae*``) get one-hot labels
+from the loader; ``beta`` (Higgins et al. 2017) or the capacity schedule ``capacity_max``/``capacity_steps``/
+``gamma`` (Burgess et al. 2018) shape the loss; ``likelihood`` picks Bernoulli (binarised data, logits) or a
+fixed-variance Gaussian (grey levels, ``binarize="none"``, ``sigma`` in ``model_options``).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from minivae import backend, kernels
 from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
 from minivae.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
-from minivae.models import build_model, negative_elbo
+from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
 from minivae.nn import init
 from minivae.optim import Adam
 
@@ -57,10 +62,14 @@ class TrainConfig:
     figures: bool = True
     progress: bool = True
     model_options: dict = field(default_factory=dict)
+    likelihood: str = "bernoulli"  # "bernoulli" (logits, binarised data) or "gaussian" (fixed sigma, grey levels)
+    capacity_max: float | None = None  # Burgess et al. 2018: target KL C_max, nats (None: plain beta loss)
+    capacity_steps: int = 100000  # steps over which C rises linearly from 0 to C_max
+    gamma: float = 1000.0  # weight of |KL - C| (Burgess et al. 2018 use 1000 on dSprites)
 
     #: keys that must match when resuming from a checkpoint
     STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "beta",
-                  "binarize", "model_options")
+                  "binarize", "model_options", "likelihood", "capacity_max", "capacity_steps", "gamma")
 
 
 # --------------------------------------------------------------------------- steps
@@ -71,15 +80,20 @@ def sample_eps(rng: np.random.Generator, n: int, latent_dim: int, dtype, device:
     return backend.to_device(rng.standard_normal((n, latent_dim)).astype(dtype), device)
 
 
-def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: float = 1.0) -> dict:
+def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: float = 1.0,
+               capacity: float | None = None, gamma: float = 1.0) -> dict:
     """One Adam step on the batch ``x`` (``(N, C, H, W)`` array on the model's device).
 
+    ``y``: one-hot labels ``(N, num_classes)`` (array on the model's device) for conditional models.
+    ``beta``: KL weight; ``capacity``/``gamma``: the capacity loss ``recon + gamma |KL - C|`` (see
+    :func:`~minivae.models.negative_elbo`).
     Returns ``{"loss", "recon", "kl"}``: batch means in nats (floats).
     Raises:
         NonFiniteLossError: the loss is NaN/Inf (checked before the update, so parameters are untouched).
     """
     eps = sample_eps(rng, x.shape[0], model.latent_dim, x.dtype, model.device)
-    terms = negative_elbo(model, Tensor(x), Tensor(eps), y=None if y is None else Tensor(y), beta=beta)
+    terms = negative_elbo(model, Tensor(x), Tensor(eps), y=None if y is None else Tensor(y), beta=beta,
+                          capacity=capacity, gamma=gamma)
     loss = float(terms.loss.item())
     if not math.isfinite(loss):
         raise NonFiniteLossError(f"loss is {loss}")
@@ -92,7 +106,9 @@ def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: floa
 def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=None) -> dict:
     """Single-sample ELBO on ``images`` (host array ``(N, C, H, W)``), batched, without a graph.
 
-    Returns ``{"elbo", "recon", "kl"}`` (means over examples, nats) and ``"mu"`` (host array ``(N, latent)``).
+    ``labels_onehot``: host array ``(N, num_classes)`` for conditional models.
+    Returns ``{"elbo", "recon", "kl"}`` (means over examples, nats; ``recon`` is -log p(x|z) under the model's
+    likelihood) and ``"mu"`` (host array ``(N, latent)``).
     """
     rng = np.random.default_rng(seed)
     recon, kl, mus = [], [], []
@@ -108,7 +124,7 @@ def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=
             mus.append(backend.to_device(model.encode(Tensor(xb), yb)[0].data, "cpu"))
     recon, kl = np.concatenate(recon).astype(np.float64), np.concatenate(kl).astype(np.float64)
     return {"elbo": float(-(recon + kl).mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
-            "mu": np.concatenate(mus)}
+            "mu": np.concatenate(mus), "likelihood": model.likelihood, "units": "nats"}
 
 
 # --------------------------------------------------------------------------- data
@@ -135,6 +151,47 @@ def load_data(config: TrainConfig):
     return xtr, ytr, xte, yte
 
 
+def num_classes_of(config: TrainConfig, *labels) -> int:
+    """Classes of the configured data set (its registry entry), else ``max(label) + 1`` over ``labels``."""
+    try:
+        from minivae.data import get_info
+
+        return int(get_info(config.dataset).num_classes)
+    except Exception:  # a custom data set passed to fit(data=...)
+        return int(max(int(np.max(lab)) for lab in labels if lab is not None and len(lab)) + 1)
+
+
+def model_kwargs(config: TrainConfig, in_channels: int, num_classes: int | None = None) -> dict:
+    """Constructor arguments for ``build_model(config.model, ...)``: latent size, channels, likelihood, the
+    ``model_options`` and (conditional models) ``num_classes`` unless given in the options."""
+    kw = {"latent_dim": config.latent_dim, "in_channels": in_channels, **config.model_options}
+    kw.setdefault("likelihood", config.likelihood)
+    if is_conditional(config.model) and num_classes is not None:
+        kw.setdefault("num_classes", num_classes)
+    return kw
+
+
+def model_from_checkpoint(path, device: str = "cpu"):
+    """Rebuild the model saved in a checkpoint file or run folder; returns ``(model, TrainConfig, meta)``.
+
+    Raises CheckpointError when the file is missing/corrupt or does not describe a model.
+    """
+    path = Path(path)
+    src = path / CHECKPOINT if path.is_dir() else path
+    ckpt = load_checkpoint(src)
+    meta = ckpt["meta"]
+    if "config" not in meta or "model_config" not in meta:
+        raise CheckpointError(f"{src} holds no model description (config / model_config)")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+    try:
+        model = build_model(config.model, **meta["model_config"])
+        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"cannot rebuild model {config.model!r} from {src}: {err}") from None
+    return model.to(device), config, meta
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -142,8 +199,9 @@ def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfi
     saved = meta.get("config")
     if saved is None:
         raise CheckpointError(f"{path} holds no training config: cannot resume from it")
-    diffs = [f"{k}: checkpoint {saved.get(k)!r}, requested {getattr(config, k)!r}"
-             for k in TrainConfig.STRUCTURAL if saved.get(k) != getattr(config, k)]
+    default = TrainConfig()  # checkpoints from before a key existed hold its default
+    diffs = [f"{k}: checkpoint {saved.get(k, getattr(default, k))!r}, requested {getattr(config, k)!r}"
+             for k in TrainConfig.STRUCTURAL if saved.get(k, getattr(default, k)) != getattr(config, k)]
     if diffs:
         raise CheckpointError(f"checkpoint {path} was written by another model or config; refusing to resume ("
                               + "; ".join(diffs) + ")")
@@ -175,13 +233,20 @@ def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=pr
 
 def _fit(config, out, resume, data, log):
     xtr, ytr, xte, yte = data if data is not None else load_data(config)
-    from minivae.data import DataLoader
+    from minivae.data import DataLoader, one_hot
 
+    conditional = is_conditional(config.model)
+    if conditional and ytr is None:
+        raise ValueError(f"model {config.model!r} is conditional: it needs training labels")
+    k = num_classes_of(config, ytr, yte) if conditional else None
     init.manual_seed(config.seed)
-    model = build_model(config.model, latent_dim=config.latent_dim, in_channels=xtr.shape[1],
-                        **config.model_options).to(config.device)
+    model = build_model(config.model, **model_kwargs(config, xtr.shape[1], k)).to(config.device)
     optimizer = Adam(model.parameters(), lr=config.lr)
-    loader = DataLoader(xtr, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    # the labels ride along (same permutation; the loader's RNG use does not depend on how many arrays)
+    arrays = (xtr,) if ytr is None else (xtr, ytr)
+    loader = DataLoader(*arrays, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    onehot = (lambda lab: one_hot(np.asarray(lab), model.num_classes)) if conditional else (lambda lab: None)
+    yte_onehot = onehot(yte) if conditional else None
     eps_rng = np.random.default_rng(config.seed + 1)
     history, start_epoch, step = [], 1, 0
     ckpt_path = out / CHECKPOINT
@@ -204,9 +269,15 @@ def _fit(config, out, resume, data, log):
         seen = 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not config.progress,
                    leave=True, dynamic_ncols=True)
-        for i, (xb,) in enumerate(bar, start=1):
+        for i, batch in enumerate(bar, start=1):
+            xb = batch[0]
+            yb = onehot(batch[1]) if conditional else None
+            capacity = None if config.capacity_max is None else \
+                capacity_at(step, config.capacity_max, config.capacity_steps)
             try:
-                stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng, beta=config.beta)
+                stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng,
+                                   y=None if yb is None else backend.to_device(yb, config.device),
+                                   beta=config.beta, capacity=capacity, gamma=config.gamma)
             except NonFiniteLossError as err:
                 kept = f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists() else \
                     "no checkpoint had been written yet"
@@ -220,10 +291,12 @@ def _fit(config, out, resume, data, log):
                             ex_s=f"{seen / (time.perf_counter() - t0):.0f}")
         bar.close()
         train_seconds = time.perf_counter() - t0
-        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed)
+        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed, labels_onehot=yte_onehot)
         record = {"epoch": epoch, "train_loss": sums["loss"] / seen, "train_recon": sums["recon"] / seen,
                   "train_kl": sums["kl"] / seen, "test_elbo": ev["elbo"], "test_recon": ev["recon"],
                   "test_kl": ev["kl"], "seconds": train_seconds, "examples_per_second": seen / train_seconds}
+        if capacity is not None:
+            record["capacity"] = capacity
         history.append(record)
         log(f"epoch {epoch}: train loss {record['train_loss']:.2f} nats, test ELBO {ev['elbo']:.2f} nats "
             f"(recon {ev['recon']:.2f}, KL {ev['kl']:.2f}), {train_seconds:.1f} s")
@@ -237,15 +310,17 @@ def _fit(config, out, resume, data, log):
     if config.figures and history:
         from minivae import plots
 
-        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed)
+        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed, labels_onehot=yte_onehot)
         metrics["figures"] = plots.training_figures(model, xte, yte, ev["mu"], history, out, seed=config.seed,
-                                                    dataset=config.dataset)
+                                                    dataset=config.dataset, beta=config.beta,
+                                                    capacity=config.capacity_max is not None)
         _write_metrics(out, config, history, figures=metrics["figures"])
     return metrics
 
 
 def _write_metrics(out: Path, config: TrainConfig, history: list, figures=None) -> dict:
     metrics = {"test_elbo": history[-1]["test_elbo"] if history else None, "units": "nats",
+               "likelihood": config.likelihood,
                "config": dataclasses.asdict(config), "epochs": history}
     if figures:
         metrics["figures"] = figures

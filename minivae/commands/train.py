@@ -1,6 +1,13 @@
 """Train a VAE on a data set, writing metrics.json, checkpoint.npz and PNG figures to --out.
 
-Example: minivae train --dataset fashion-mnist --epochs 5 --out runs/demo
+Examples:
+  minivae train --dataset fashion-mnist --epochs 5 --out runs/demo
+  minivae train --model vae-mlp --latent-dim 2 --batch-size 128 --lr 1e-3 --epochs 5 --out runs/mlp
+  minivae train --model cvae --dataset mnist --epochs 10 --out runs/cvae
+  minivae train --model vae-mlp --beta 7 --latent-dim 10 --out runs/beta7
+  minivae train --model vae-mlp --capacity-max 25 --capacity-steps 5000 --gamma 100 --out runs/capacity
+  minivae train --model vae-mlp --likelihood gaussian --binarize none --sigma 0.1 --out runs/gauss
+Models: conv (= vae-conv), vae-conv-keras, vae-mlp, vae-mlp-torch, cvae (MLP base), cvae-conv.
 """
 from __future__ import annotations
 
@@ -13,12 +20,30 @@ from minivae.train import TrainConfig
 def add_arguments(p) -> None:
     d = TrainConfig()
     p.add_argument("--dataset", default=None, help=f"data set name (default {d.dataset}; see `minivae data list`)")
-    p.add_argument("--model", default=None, help=f"model name (default {d.model})")
+    from minivae.models import MODELS
+
+    p.add_argument("--model", default=None, choices=sorted(MODELS), help=f"model name (default {d.model})")
     p.add_argument("--epochs", type=int, default=None, help=f"number of epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=None, help=f"examples per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {d.lr})")
     p.add_argument("--latent-dim", type=int, default=None, help=f"latent dimensions (default {d.latent_dim})")
     p.add_argument("--beta", type=float, default=None, help="weight of the KL term (beta-VAE); 1 is the plain VAE")
+    p.add_argument("--capacity-max", type=float, default=None, metavar="C",
+                   help="Burgess et al. 2018: loss = recon + gamma*|KL - C(step)|, C rising linearly to C nats")
+    p.add_argument("--capacity-steps", type=int, default=None, metavar="STEPS",
+                   help=f"optimizer steps over which C rises from 0 to --capacity-max (default {d.capacity_steps})")
+    p.add_argument("--gamma", type=float, default=None,
+                   help=f"weight of |KL - C| with --capacity-max (default {d.gamma})")
+    p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=None,
+                   help="p(x|z): Bernoulli on logits (binarised data) or Gaussian with fixed --sigma "
+                        "(grey levels: use --binarize none); default bernoulli")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="standard deviation of the Gaussian likelihood (default 1.0)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, metavar="H",
+                   help="hidden layer sizes of the MLP models (vae-mlp: 512; vae-mlp-torch: 400)")
+    p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="extra model constructor argument, VALUE parsed as JSON when possible "
+                        "(e.g. base=\"conv\" for cvae, dense=32 for vae-conv-keras); repeatable")
     p.add_argument("--seed", type=int, default=None, help=f"random seed (default {d.seed})")
     p.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N training examples")
     p.add_argument("--test-limit", type=int, default=None, metavar="N", help="use the first N test examples")
@@ -34,7 +59,29 @@ def add_arguments(p) -> None:
 
 
 _FIELDS = ("dataset", "model", "epochs", "batch_size", "lr", "latent_dim", "beta", "seed", "train_limit",
-           "test_limit", "binarize", "out", "data_dir", "kernels", "device")
+           "test_limit", "binarize", "out", "data_dir", "kernels", "device", "likelihood", "capacity_max",
+           "capacity_steps", "gamma")
+
+
+def model_options_from_args(args) -> dict:
+    """``model_options`` from --hidden, --sigma and --model-option KEY=VALUE (JSON values where they parse).
+    Raises ValueError for an option without '='."""
+    import json
+
+    opts = {}
+    for item in getattr(args, "model_option", None) or []:
+        if "=" not in item:
+            raise ValueError(f"--model-option expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            opts[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key.strip()] = value
+    if getattr(args, "hidden", None):
+        opts["hidden"] = list(args.hidden)
+    if getattr(args, "sigma", None) is not None:
+        opts["sigma"] = float(args.sigma)
+    return opts
 
 
 def config_from_args(args) -> TrainConfig:
@@ -49,8 +96,12 @@ def config_from_args(args) -> TrainConfig:
 
         src = Path(args.resume)
         meta = load_checkpoint(src / CHECKPOINT if src.is_dir() else src)["meta"]
-        base = TrainConfig(**meta["config"])
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        base = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
         given.setdefault("out", str(src if src.is_dir() else src.parent))
+    opts = model_options_from_args(args)
+    if opts:
+        given["model_options"] = {**base.model_options, **opts}
     config = dataclasses.replace(base, **given)
     if args.no_figures:
         config.figures = False
@@ -70,7 +121,8 @@ def run(args) -> int:
     except (DatasetNotFoundError, NonFiniteLossError, CheckpointError, ValueError) as err:
         print(f"minivae train: error: {err}", file=sys.stderr)
         return 1
-    print(f"test ELBO: {metrics['test_elbo']:.2f} nats (after {len(metrics['epochs'])} epochs)")
+    print(f"test ELBO: {metrics['test_elbo']:.2f} nats ({config.likelihood} likelihood; "
+          f"after {len(metrics['epochs'])} epochs)")
     print(f"metrics: {config.out}/metrics.json; checkpoint: {config.out}/checkpoint.npz")
     for name, path in metrics.get("figures", {}).items():
         print(f"figure {name}: {path}")
