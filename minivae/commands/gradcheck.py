@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true", help="compare random projections instead of full Jacobians")
     parser.add_argument("--directions", type=int, default=4,
                         help="random directions per input with --fast")
-    parser.add_argument("--kernels", default="reference", metavar="IMPL",
-                        help="CPU kernel implementation to check: reference or numba")
+    parser.add_argument("--kernels", default=None, metavar="IMPL",
+                        help="CPU kernel implementation to check: reference or numba (default: the current one)")
     parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
     parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance")
     parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance")
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"minivae gradcheck: error: {err}", file=sys.stderr)
         return 2
+    if args.kernels is None:
+        args.kernels = kernels.current("cpu")
     try:  # import the implementation now: one that is unknown or missing is a usage error
         kernels.module("cpu", args.kernels)
     except (ValueError, ImportError) as err:
