@@ -132,8 +132,6 @@ def test_hook_on_an_intermediate_used_twice_runs_once_with_the_accumulated_gradi
     np.testing.assert_allclose(x.grad.data, 2 * (2 * y.data + 1))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a leaf's hooks run once per use (per incoming gradient) "
-                                       "instead of once on the accumulated gradient, unlike an intermediate's")
 def test_hook_on_a_leaf_used_twice_runs_once_with_the_accumulated_gradient():
     x = _leaf([1.0, 2.0])
     seen = []
@@ -143,8 +141,6 @@ def test_hook_on_a_leaf_used_twice_runs_once_with_the_accumulated_gradient():
     np.testing.assert_allclose(seen[0], 2 * x.data)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a non-linear leaf hook is applied to each contribution "
-                                       "separately, so clipping sees 1 + 1 instead of 2")
 def test_clipping_hook_on_a_leaf_used_twice_clips_the_total():
     x = _leaf([1.0])
     x.register_hook(lambda g: np.minimum(g, 1.5))
@@ -152,8 +148,6 @@ def test_clipping_hook_on_a_leaf_used_twice_clips_the_total():
     np.testing.assert_allclose(x.grad.data, [1.5])
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: retain_grad stores the gradient array without copying, so "
-                                       "two retained tensors fed by one Add share one array")
 def test_retained_gradients_do_not_share_memory():
     x = _leaf([1.0, 2.0])
     a, b = x * 2.0, x * 3.0

@@ -111,6 +111,7 @@ def backward(tensor, grad, retain_graph: bool = False) -> None:
         tensor._accumulate_grad(grad)
         return
     pending: dict = {(id(tensor._ctx), tensor._output_index): grad}
+    leaves: dict = {}  # id(leaf) -> (leaf, summed gradient): hooks then see the total, once
     for fn in _topological_order(tensor._ctx):
         if fn.freed:
             raise RuntimeError(
@@ -141,9 +142,12 @@ def backward(tensor, grad, retain_graph: bool = False) -> None:
             if g.dtype != t.dtype:
                 g = g.astype(t.dtype)
             if t._ctx is None:
-                t._accumulate_grad(g)
+                previous = leaves.get(id(t))
+                leaves[id(t)] = (t, g if previous is None else previous[1] + g)
             else:
                 _accumulate(pending, (id(t._ctx), t._output_index), g)
         if not retain_graph:
             fn.saved = ()
             fn.freed = True
+    for leaf, g in leaves.values():
+        leaf._accumulate_grad(g)

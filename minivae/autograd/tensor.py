@@ -147,9 +147,13 @@ class Tensor:
         for hook in self._hooks:
             out = hook(grad)
             if out is not None:
+                if tuple(out.shape) != tuple(grad.shape) or out.dtype != grad.dtype:
+                    raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                                       f"{tuple(out.shape)} and dtype {out.dtype}; expected {tuple(grad.shape)} "
+                                       f"and {grad.dtype}")
                 grad = out
         if self._retain_grad and self._ctx is not None:
-            self.grad = Tensor(grad) if self.grad is None else Tensor(self.grad.data + grad)
+            self.grad = Tensor(grad.copy()) if self.grad is None else Tensor(self.grad.data + grad)
         return grad
 
     def _accumulate_grad(self, grad) -> None:
