@@ -39,7 +39,7 @@ class Conv2d(Function):
 
     def forward(self, x, weight, bias=None):
         _check_conv_inputs("conv2d", x, weight, bias, 1, 0)
-        (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], self.stride, self.padding
+        (kh, kw), (ph, pw) = weight.shape[2:], self.padding
         if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
             raise ValueError(f"conv2d: kernel size ({kh}, {kw}) is larger than the padded input "
                              f"({x.shape[2] + 2 * ph}, {x.shape[3] + 2 * pw})")
