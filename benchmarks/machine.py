@@ -1,0 +1,109 @@
+"""Print the machine a benchmark ran on: CPU model, cores, library versions, Numba's threading, BLAS, GPU.
+
+    python benchmarks/machine.py
+
+Other benchmarks call :func:`header` and print it above their tables.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+    except Exception as e:  # noqa: BLE001 - report whatever stops the import
+        return f"not available ({type(e).__name__})"
+    return getattr(mod, "__version__", "?")
+
+
+def _numba_threading() -> str:
+    import numba
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def _touch(n):  # run one parallel region so that the threading layer is chosen
+        s = 0
+        for i in prange(n):
+            s += i
+        return s
+
+    try:
+        _touch(4)
+        layer = numba.threading_layer()
+    except Exception as e:  # noqa: BLE001
+        layer = f"unknown ({type(e).__name__})"
+    return f"{layer}, {numba.config.NUMBA_NUM_THREADS} threads"
+
+
+def _blas() -> str:
+    try:
+        import numpy as np
+
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{cfg.get('name')} {cfg.get('version')}"
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+def _gpu() -> str:
+    try:
+        from minivae.backend import gpu_status
+
+        ok, why = gpu_status()
+        if not ok:
+            return f"none ({why})"
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        return f"{name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB, cupy {cupy.__version__}"
+    except Exception as e:  # noqa: BLE001
+        return f"none ({type(e).__name__}: {e})"
+
+
+def info() -> dict:
+    """The machine as a dict of strings."""
+    torch = _version("torch")
+    if not torch.startswith("not"):
+        import torch as _t
+
+        torch += f" ({_t.get_num_threads()} threads)"
+    from minivae.kernels import cpu
+
+    return {
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "numpy": f"{_version('numpy')} (BLAS {_blas()})",
+        "numba": f"{_version('numba')} (threading layer {_numba_threading()}; minivae CPU kernels on "
+                 f"{cpu.threads()} threads)",
+        "torch": torch,
+        "cupy": _version("cupy"),
+        "gpu": _gpu(),
+    }
+
+
+def header() -> str:
+    """A few lines describing the machine, for the top of a benchmark's output."""
+    return "\n".join(f"# {k:6s} {v}" for k, v in info().items())
+
+
+if __name__ == "__main__":
+    print(header())
