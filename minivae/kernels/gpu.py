@@ -23,9 +23,10 @@ the kernels accumulate in that dtype. Non-contiguous inputs are copied to C orde
 compiled lazily, once per dtype, on their first launch (``@cuda.jit`` without signatures: eager
 signatures need a driver at import time).
 
-Importing this module sets numba-cuda's ``CUDA_ARRAY_INTERFACE_SYNC`` to false (only when a real GPU is
-used): by default numba synchronises the host with the stream a CuPy array exports on every launch, which
-is unnecessary here because the kernels run on that same stream, and would serialise the host with the GPU.
+The first launch on a real GPU sets numba-cuda's ``CUDA_ARRAY_INTERFACE_SYNC`` to false: by default numba
+synchronises the host with the stream a CuPy array exports on every launch, which is unnecessary here because the kernels run on that same stream, and would serialise the host with the GPU.
+It also silences numba's low-occupancy warnings, and restores ``np.row_stack`` (removed in NumPy 2.5) as
+an alias of ``np.vstack`` when missing, because numba-cuda 0.30 refers to it when it first compiles.
 """
 from __future__ import annotations
 
@@ -61,6 +62,16 @@ def _tile() -> int:
     return 8 if simulated() else 16      # GEMM tile edge
 
 
+_KMAX = 25  # kernels with at most this many taps (5x5) use the weight-gradient kernel keeping taps in registers
+
+
+def _batch_splits(n: int, blocks: int) -> int:
+    """How many slices of the batch a reduction is split into so that ``blocks * splits`` fills the GPU."""
+    if simulated():
+        return min(n, 2)  # exercise the split path cheaply
+    return max(1, min(n, -(-528 // max(blocks, 1))))  # ~4 blocks per SM of an H100 (132 SMs)
+
+
 def _reduce_block() -> int:
     return 2 if simulated() else 256     # threads per block of the reductions (a power of two)
 
@@ -79,7 +90,8 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
 
     ft = getattr(types, dtype_name)
     zero, one, half = ft(0.0), ft(1.0), ft(0.5)
-    TILE, RB = tile, rblock
+    TILE, TILE_PAD, RB = tile, tile + 1, rblock  # constants frozen into the kernels (shared array shapes)
+    KMAX = _KMAX
 
     @cuda.jit
     def conv_forward(x, w, bias, has_bias, sh, sw, ph, pw, y):
@@ -136,8 +148,47 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
         gx[n, c, h, u] = acc
 
     @cuda.jit
+    def conv_weight_grad_taps(gy, x, sh, sw, ph, pw, part):
+        # One block per (o, c) and per split s of the batch; each thread keeps the kh*kw taps in registers:
+        # part[s,o,c,p,q] = sum_{n = s, s + S, ...} sum_{i,j} gy[n,o,i,j] x[n, c, i*sh + p - ph, j*sw + q - pw]
+        s_, o_, c_, kh, kw = part.shape
+        c = cuda.blockIdx.x % c_
+        o = cuda.blockIdx.x // c_
+        split = cuda.blockIdx.y
+        n_, ho, wo = gy.shape[0], gy.shape[2], gy.shape[3]
+        h_in, w_in = x.shape[2], x.shape[3]
+        tid = cuda.threadIdx.x
+        acc = cuda.local.array(KMAX, ft)
+        for t in range(kh * kw):
+            acc[t] = zero
+        for n in range(split, n_, s_):
+            for r in range(tid, ho * wo, RB):
+                i = r // wo
+                j = r - i * wo
+                g = gy[n, o, i, j]
+                for p in range(kh):
+                    h = i * sh + p - ph
+                    if h >= 0 and h < h_in:
+                        for q in range(kw):
+                            u = j * sw + q - pw
+                            if u >= 0 and u < w_in:
+                                acc[p * kw + q] += g * x[n, c, h, u]
+        buf = cuda.shared.array(RB, ft)
+        for t in range(kh * kw):  # tree-reduce each tap over the block (thread 0 reads buf[0] last)
+            buf[tid] = acc[t]
+            cuda.syncthreads()
+            step = RB // 2
+            while step > 0:
+                if tid < step:
+                    buf[tid] += buf[tid + step]
+                cuda.syncthreads()
+                step //= 2
+            if tid == 0:
+                part[split, o, c, t // kw, t % kw] = buf[0]
+
+    @cuda.jit
     def conv_weight_grad(gy, x, sh, sw, ph, pw, gw):
-        # one block per gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x[n, c, i*sh + p - ph, j*sw + q - pw]
+        # kernels with more than KMAX taps: one block per gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x[n,c,...]
         o_, c_, kh, kw = gw.shape
         b = cuda.blockIdx.x
         q = b % kw
@@ -172,16 +223,19 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
             gw[o, c, p, q] = buf[0]
 
     @cuda.jit
-    def channel_sum(gy, gb):
-        # one block per channel: gb[o] = sum_{n,i,j} gy[n,o,i,j]
+    def channel_sum(gy, part):
+        # one block per channel o and batch split s: part[s, o] = sum_{n = s, s + S, ...} sum_{i,j} gy[n,o,i,j]
+        s_ = part.shape[0]
         o = cuda.blockIdx.x
-        n_, ho, wo = gy.shape[0], gy.shape[2], gy.shape[3]
+        split = cuda.blockIdx.y
+        n_, hw = gy.shape[0], gy.shape[2] * gy.shape[3]
+        wo = gy.shape[3]
         tid = cuda.threadIdx.x
         acc = zero
-        for r in range(tid, n_ * ho * wo, RB):
-            j = r % wo
-            s = r // wo
-            acc += gy[s // ho, o, s % ho, j]
+        for n in range(split, n_, s_):
+            for r in range(tid, hw, RB):
+                i = r // wo
+                acc += gy[n, o, i, r - i * wo]
         buf = cuda.shared.array(RB, ft)
         buf[tid] = acc
         cuda.syncthreads()
@@ -192,14 +246,14 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
             cuda.syncthreads()
             step //= 2
         if tid == 0:
-            gb[o] = buf[0]
+            part[split, o] = buf[0]
 
     @cuda.jit
     def gemm(a, b, ta, tb, bias, has_bias, c):
         # c = op(a) @ op(b) (+ bias[col]); op(a) = a.T when ta, op(b) = b.T when tb.
         # Tiles are loaded so that consecutive threads (threadIdx.x) read consecutive addresses.
-        sa = cuda.shared.array((TILE, TILE + 1), ft)  # sa[r, k] = op(a)[i0 + r, k0 + k]
-        sb = cuda.shared.array((TILE, TILE + 1), ft)  # sb[k, s] = op(b)[k0 + k, j0 + s]
+        sa = cuda.shared.array((TILE, TILE_PAD), ft)  # sa[r, k] = op(a)[i0 + r, k0 + k]
+        sb = cuda.shared.array((TILE, TILE_PAD), ft)  # sb[k, s] = op(b)[k0 + k, j0 + s]
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         i0 = cuda.blockIdx.y * TILE
@@ -278,6 +332,7 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
             out[idx] = gy[idx] * (half * (one + math.tanh(half * x[idx])) - t[idx])
 
     return dict(conv_forward=conv_forward, conv_gather=conv_gather, conv_weight_grad=conv_weight_grad,
+                conv_weight_grad_taps=conv_weight_grad_taps,
                 channel_sum=channel_sum, gemm=gemm, column_sum=column_sum,
                 reparam_kl_forward=reparam_kl_forward, reparam_kl_backward=reparam_kl_backward,
                 bce_forward=bce_forward, bce_backward=bce_backward)
@@ -296,6 +351,11 @@ def _configure_real_gpu() -> None:
         from numba.cuda.core import config as cuda_config
 
         cuda_config.CUDA_ARRAY_INTERFACE_SYNC = False  # see the module docstring
+        cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = False  # small grids are expected at small batches
+        if not hasattr(np, "row_stack"):
+            # numba-cuda 0.30 registers an overload for np.row_stack when it first compiles; NumPy 2.5
+            # removed that alias of np.vstack. Restore it so that compilation works with both.
+            np.row_stack = np.vstack
         _configured = True
 
 
@@ -397,6 +457,15 @@ def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
     return _gather(xp, dtype, gy, weight, None, shape, stride, padding)
 
 
+def _sum_splits(xp, dtype, part, shape):
+    """Sum ``part`` over its first axis (the batch splits) into a new array of ``shape``."""
+    if part.shape[0] == 1:
+        return part.reshape(shape)
+    out = xp.empty(shape, dtype=dtype)
+    _launch_1d(xp, _kernel("column_sum", dtype), out.size, part.reshape(part.shape[0], -1), out.reshape(-1))
+    return out
+
+
 def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``.
 
@@ -404,18 +473,27 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     Returns: ``(C_out, C_in, kH, kW)`` in the input dtype.
     """
     xp, dtype, (gy, x) = _prepare(grad_output, x)
-    gw = xp.empty((gy.shape[1], x.shape[1], int(kernel_size[0]), int(kernel_size[1])), dtype=dtype)
-    _launch(xp, _kernel("conv_weight_grad", dtype), gw.size, _reduce_block(), gy, x,
-            stride[0], stride[1], padding[0], padding[1], gw)
-    return gw
+    shape = (gy.shape[1], x.shape[1], int(kernel_size[0]), int(kernel_size[1]))
+    if shape[2] * shape[3] > _KMAX:
+        gw = xp.empty(shape, dtype=dtype)
+        _launch(xp, _kernel("conv_weight_grad", dtype), gw.size, _reduce_block(), gy, x,
+                stride[0], stride[1], padding[0], padding[1], gw)
+        return gw
+    blocks = shape[0] * shape[1]
+    splits = _batch_splits(gy.shape[0], blocks)
+    part = xp.empty((splits,) + shape, dtype=dtype)
+    _launch(xp, _kernel("conv_weight_grad_taps", dtype), (blocks, splits), _reduce_block(), gy, x,
+            stride[0], stride[1], padding[0], padding[1], part)
+    return _sum_splits(xp, dtype, part, shape)
 
 
 def conv2d_backward_bias(grad_output):
     """Bias gradient of conv2d and conv_transpose2d: ``(N, C, H, W)`` summed over N, H, W -> ``(C,)``."""
     xp, dtype, (gy,) = _prepare(grad_output)
-    gb = xp.empty((gy.shape[1],), dtype=dtype)
-    _launch(xp, _kernel("channel_sum", dtype), gb.size, _reduce_block(), gy, gb)
-    return gb
+    splits = _batch_splits(gy.shape[0], gy.shape[1])
+    part = xp.empty((splits, gy.shape[1]), dtype=dtype)
+    _launch(xp, _kernel("channel_sum", dtype), (gy.shape[1], splits), _reduce_block(), gy, part)
+    return _sum_splits(xp, dtype, part, (gy.shape[1],))
 
 
 # --------------------------------------------------------------------------- conv_transpose2d
