@@ -1,4 +1,4 @@
-"""The main job's conv VAE in PyTorch, trained on the same data with the same hyper-parameters.
+"""The main job's conv VAE (and the MLP VAEs) in PyTorch, trained on the same data with the same hyper-parameters.
 
 Benchmarks and reference comparisons only: torch is never a dependency of minivae
 (``pip install torch==2.13.0`` gives the CPU build on these machines).
@@ -6,6 +6,11 @@ Benchmarks and reference comparisons only: torch is never a dependency of miniva
     python benchmarks/pytorch_reference.py --epochs 5 --seeds 0 1 2 --batch-size 32 --lr 1e-4 --latent-dim 2
 
 prints the test ELBO (nats) per epoch for each seed, and writes them as JSON with ``--json``.
+
+    python benchmarks/pytorch_reference.py --model mlp --hidden 400 --latent-dim 20 --batch-size 128 --lr 1e-3
+
+trains the MLP VAE instead (``minivae``'s ``vae-mlp-torch``; ``--hidden 512 --init glorot`` is ``vae-mlp``,
+the Keras example), cheap enough for quick comparisons on this CPU.
 Data: the same binarised Fashion-MNIST as ``minivae train`` (``minivae.data.load_dataset``, threshold 0.5).
 Test ELBO: single-sample estimate, -(BCE summed over pixels + analytic KL), averaged over the test set.
 """
@@ -53,6 +58,41 @@ def build_torch_conv_vae(latent_dim: int = 2, in_channels: int = 1):
     return TorchConvVAE()
 
 
+def build_torch_mlp_vae(latent_dim: int = 20, hidden=(400,), init: str = "default", in_features: int = 784):
+    """The MLP VAE in torch.nn (same layers as ``minivae.models.MLPVAE``): ``[Linear ReLU]*`` to
+    ``2*latent`` and back to 784 Bernoulli logits; ``init="glorot"`` as Keras (zero biases), else PyTorch's."""
+    import torch
+    from torch import nn
+
+    def mlp(sizes):
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return layers[:-1]
+
+    class TorchMLPVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.latent_dim = latent_dim
+            self.encoder = nn.Sequential(nn.Flatten(), *mlp([in_features, *hidden, 2 * latent_dim]))
+            self.decoder = nn.Sequential(*mlp([latent_dim, *reversed(hidden), in_features]))
+            if init == "glorot":
+                for m in self.modules():
+                    if isinstance(m, nn.Linear):
+                        nn.init.xavier_uniform_(m.weight)
+                        nn.init.zeros_(m.bias)
+
+        def terms(self, x, eps):
+            mu, logvar = self.encoder(x).split(self.latent_dim, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            logits = self.decoder(z).view_as(x)
+            recon = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+            kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
+            return recon, kl
+
+    return TorchMLPVAE()
+
+
 def torch_train_step(model, opt, x, eps=None) -> float:
     """One Adam step on the batch ``x`` (a torch tensor); returns the loss (nats, batch mean)."""
     import torch
@@ -83,12 +123,13 @@ def torch_test_elbo(model, x_test, batch_size: int = 500, seed: int = 0) -> dict
     return {"elbo": -(recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
 
 
-def train_torch(x_train, x_test, epochs, batch_size, lr, latent_dim, seed, log=print) -> list:
+def train_torch(x_train, x_test, epochs, batch_size, lr, latent_dim, seed, log=print, model: str = "conv",
+                hidden=(400,), init: str = "default") -> list:
     """Train with the same data order convention as minivae (a seeded permutation per epoch)."""
     import torch
 
     torch.manual_seed(seed)
-    model = build_torch_conv_vae(latent_dim)
+    model = build_torch_conv_vae(latent_dim) if model == "conv" else build_torch_mlp_vae(latent_dim, hidden, init)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     history = []
@@ -118,6 +159,9 @@ def load_binarised(dataset: str, data_dir=None, train_limit=None):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--model", choices=("conv", "mlp"), default="conv", help="TF-tutorial conv VAE or MLP VAE")
+    p.add_argument("--hidden", type=int, nargs="+", default=[400], help="MLP hidden sizes")
+    p.add_argument("--init", choices=("default", "glorot"), default="default", help="MLP initialisation")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
@@ -137,7 +181,8 @@ def main(argv=None) -> int:
     xtr, xte = load_binarised(args.dataset, args.data_dir, args.train_limit)
     results = {}
     for seed in args.seeds:
-        results[seed] = train_torch(xtr, xte, args.epochs, args.batch_size, args.lr, args.latent_dim, seed)
+        results[seed] = train_torch(xtr, xte, args.epochs, args.batch_size, args.lr, args.latent_dim, seed,
+                                    model=args.model, hidden=tuple(args.hidden), init=args.init)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
