@@ -66,6 +66,17 @@ def test_int_scalar_operand_keeps_float32():
         assert y.dtype == np.float32
 
 
+def test_float_scalar_with_int_tensor_is_not_truncated():
+    i = mv.Tensor(np.array([1, 2, 3]))
+    np.testing.assert_array_equal((i * 2.5).numpy(), [2.5, 5.0, 7.5])
+    np.testing.assert_array_equal((0.5 + i).numpy(), [1.5, 2.5, 3.5])
+    np.testing.assert_allclose((i ** 0.5).numpy(), np.sqrt([1, 2, 3]))
+    assert (i * 2.5).dtype.kind == "f"
+    assert (i * 2).dtype == i.dtype  # an int scalar keeps the int dtype
+    np.testing.assert_array_equal((i * 2).numpy(), [2, 4, 6])
+    np.testing.assert_array_equal((mv.Tensor(np.array([True, False])) * 0.5).numpy(), [0.5, 0.0])
+
+
 def test_neg_and_matmul(rng):
     a_np, b_np = rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
     a, b = leaf(a_np), leaf(b_np)

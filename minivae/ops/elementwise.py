@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import get_array_module
 from minivae.ops.broadcast import sum_to
 
 
+def _scalar_dtype(scalar, dtype):
+    """The dtype a Python scalar takes next to a tensor of ``dtype``: the tensor's own (no promotion), except
+    that a non-integral scalar next to an integer or bool tensor becomes float32 rather than being truncated
+    to the integer dtype (``int_tensor * 2.5`` must not multiply by 2); NumPy's promotion then gives a
+    floating result (float64 for int32/int64 tensors)."""
+    if dtype.kind in "iub" and not isinstance(scalar, numbers.Integral):
+        return np.float32
+    return dtype
+
+
 def _operands(a, b):
     """Tensors for a binary op; a Python scalar takes the dtype of the tensor operand (no promotion)."""
     if isinstance(a, numbers.Number) and isinstance(b, Tensor):
-        a = as_tensor(get_array_module(b.data).asarray(a, dtype=b.dtype))
+        a = as_tensor(get_array_module(b.data).asarray(a, dtype=_scalar_dtype(a, b.dtype)))
     if isinstance(b, numbers.Number) and isinstance(a, Tensor):
-        b = as_tensor(get_array_module(a.data).asarray(b, dtype=a.dtype))
+        b = as_tensor(get_array_module(a.data).asarray(b, dtype=_scalar_dtype(b, a.dtype)))
     return a, b
 
 
