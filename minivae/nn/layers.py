@@ -26,6 +26,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32,
                  init_method: str = "kaiming_uniform", rng=None):
         super().__init__()
+        _check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         shape = (out_features, in_features)
         self.weight = Parameter(_init_weight(shape, init_method, dtype, rng))
@@ -54,6 +55,15 @@ class _ConvNd(Module):
             self.bias = Parameter(b)
 
 
+def _check_sizes(layer: str, **sizes) -> None:
+    """Each size (an int or a tuple of ints) is a positive int: a zero would divide by zero in the init."""
+    for name, v in sizes.items():
+        values = v if isinstance(v, tuple) else (v,)
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in values):
+            what = "positive ints" if isinstance(v, tuple) else "a positive int"
+            raise ValueError(f"{layer}: {name} must be {what}, got {v!r}")
+
+
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
@@ -64,6 +74,7 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  dtype=np.float32, init_method: str = "kaiming_uniform", rng=None):
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, _pair(kernel_size)
+        _check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels, kernel_size=self.kernel_size)
         super().__init__((out_channels, in_channels) + self.kernel_size, out_channels, stride, padding, bias,
                          dtype, init_method, rng)
 
@@ -81,6 +92,8 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  bias: bool = True, dtype=np.float32, init_method: str = "kaiming_uniform", rng=None):
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, _pair(kernel_size)
+        _check_sizes("ConvTranspose2d", in_channels=in_channels, out_channels=out_channels,
+                     kernel_size=self.kernel_size)
         self.output_padding = output_padding
         super().__init__((in_channels, out_channels) + self.kernel_size, out_channels, stride, padding, bias,
                          dtype, init_method, rng)
