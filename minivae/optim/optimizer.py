@@ -54,8 +54,11 @@ class Optimizer:
     def load_state_dict(self, state: dict) -> None:
         """Restore hyper-parameters, step count and per-parameter state.
 
-        Raises ValueError if the number of parameters or a state array's shape differs.
+        Raises ValueError if a key is missing, or the number of parameters or a state array's shape differs.
         """
+        missing = [k for k in ("hyper", "step_count", "state") if k not in state]
+        if missing:
+            raise ValueError(f"not an optimizer state dict: missing keys {missing}")
         if len(state["state"]) != len(self.params):
             raise ValueError(f"optimizer state has {len(state['state'])} parameters, this optimizer has "
                              f"{len(self.params)}")

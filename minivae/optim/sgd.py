@@ -11,8 +11,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        if lr <= 0 or momentum < 0:
-            raise ValueError(f"SGD: invalid hyper-parameters lr={lr}, momentum={momentum}")
+        if not (lr > 0 and momentum >= 0 and 0 <= dampening <= 1 and weight_decay >= 0):  # NaN fails too
+            raise ValueError(f"SGD: invalid hyper-parameters lr={lr}, momentum={momentum}, dampening={dampening}, "
+                             f"weight_decay={weight_decay} (need lr > 0, momentum >= 0, 0 <= dampening <= 1, "
+                             "weight_decay >= 0)")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
@@ -38,8 +40,9 @@ class RMSprop(Optimizer):
     """``v <- alpha v + (1 - alpha) g^2``; ``p <- p - lr g / (sqrt(v) + eps)`` (Hinton, Lecture 6e; PyTorch)."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8):
-        if lr <= 0 or not 0 <= alpha < 1:
-            raise ValueError(f"RMSprop: invalid hyper-parameters lr={lr}, alpha={alpha}")
+        if not (lr > 0 and 0 <= alpha < 1 and eps > 0):  # NaN fails too; eps = 0 would give 0/0 for a zero grad
+            raise ValueError(f"RMSprop: invalid hyper-parameters lr={lr}, alpha={alpha}, eps={eps} "
+                             "(need lr > 0, 0 <= alpha < 1, eps > 0)")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
 
     def _update(self, i, p, grad, state):
