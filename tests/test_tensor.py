@@ -157,6 +157,18 @@ def test_sum_mean_methods():
     assert x.sum(axis=-1, keepdims=True).shape == (2, 1)
 
 
+def test_reductions_of_a_0d_tensor():
+    s = leaf(3.0)
+    for fn in (F.sum, F.mean):
+        for axis in (None, 0, -1):
+            y = fn(s, axis=axis)
+            assert y.shape == () and y.item() == 3.0
+    F.sum(s, axis=0).backward()
+    assert s.grad.item() == 1.0
+    with pytest.raises(ValueError, match="out of range"):
+        F.sum(s, axis=1)
+
+
 def test_sum_bad_axis():
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         F.sum(leaf(np.ones((2, 3))), axis=2)
@@ -330,6 +342,20 @@ def test_only_leaves_requiring_grad_get_grad():
     assert c.grad is None
     assert h.grad is None  # non-leaf without retain_grad
     assert not h.is_leaf and h.grad_fn is not None
+
+
+def test_leaf_hook_sees_the_summed_gradient_once():
+    x = leaf([1.0])
+    calls = []
+
+    def hook(g):
+        calls.append(g.copy())
+        return g * g  # nonlinear: applying it per use would give 2**2 + 3**2 instead of 5**2
+
+    x.register_hook(hook)
+    (x * 2.0 + x * 3.0).backward(np.ones(1))
+    assert len(calls) == 1 and calls[0].tolist() == [5.0]
+    np.testing.assert_array_equal(x.grad.numpy(), [25.0])
 
 
 def test_retain_grad_and_tensor_hook():

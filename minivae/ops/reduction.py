@@ -12,9 +12,11 @@ def _normalize_axis(axis, ndim):
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % max(ndim, 1))
+    if ndim == 0:  # a 0-d tensor accepts axis 0 / -1, as PyTorch, and has nothing to reduce
+        return ()
     return tuple(sorted(set(out)))
 
 
