@@ -13,6 +13,17 @@ import sys
 COMMANDS = ("train", "evaluate", "sample", "plot", "data", "gradcheck")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the docstrings' line breaks; show a default only where one is set and the help omits it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is not None and action.default is not False and action.default != argparse.SUPPRESS \
+                and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minivae",
@@ -29,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # not built yet
         doc = (module.__doc__ or "").strip().splitlines()
         p = sub.add_parser(name, help=doc[0] if doc else name, description=(module.__doc__ or "").strip(),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
