@@ -200,8 +200,11 @@ def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfi
     if saved is None:
         raise CheckpointError(f"{path} holds no training config: cannot resume from it")
     default = TrainConfig()  # checkpoints from before a key existed hold its default
+    # compare as stored: the checkpoint went through JSON, which turns tuples into lists
+    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731
     diffs = [f"{k}: checkpoint {saved.get(k, getattr(default, k))!r}, requested {getattr(config, k)!r}"
-             for k in TrainConfig.STRUCTURAL if saved.get(k, getattr(default, k)) != getattr(config, k)]
+             for k in TrainConfig.STRUCTURAL
+             if as_json(saved.get(k, getattr(default, k))) != as_json(getattr(config, k))]
     if diffs:
         raise CheckpointError(f"checkpoint {path} was written by another model or config; refusing to resume ("
                               + "; ".join(diffs) + ")")

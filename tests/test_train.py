@@ -122,6 +122,18 @@ def test_resume_with_another_latent_dim_is_refused(tmp_path):
     assert (tmp_path / "r" / "checkpoint.npz").read_bytes() == before
 
 
+def test_resume_with_tuple_model_options(tmp_path):
+    """model_options go through JSON in the checkpoint (tuples come back as lists): still the same config."""
+    data = synthetic(16, 8)
+    cfg = config(tmp_path / "m", model="vae-mlp", epochs=1, batch_size=8, model_options={"hidden": (16,)})
+    fit(cfg, data=data, log=quiet)
+    m = fit(dataclasses.replace(cfg, epochs=2), resume=tmp_path / "m", data=data, log=quiet)
+    assert [rec["epoch"] for rec in m["epochs"]] == [1, 2]
+    with pytest.raises(CheckpointError, match="model_options"):
+        fit(dataclasses.replace(cfg, epochs=3, model_options={"hidden": (8,)}), resume=tmp_path / "m", data=data,
+            log=quiet)
+
+
 def test_resume_from_nowhere(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         fit(config(tmp_path / "x"), resume=tmp_path / "missing", data=synthetic(32, 8), log=quiet)
