@@ -4,7 +4,8 @@ Design. A convolution is im2col + one GEMM + a layout pass (Chellapilla et al. 2
 convolutional neural networks for document processing"); its input gradient, and the forward pass of a
 transposed convolution, is one GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
 
-* ``_im2col`` fills a contiguous ``(C*kH*kW, N*H_out*W_out)`` buffer, in parallel over ``(n, c)`` pairs;
+* ``_im2col`` fills a contiguous ``(n, C*kH*kW, H_out*W_out)`` buffer by a gather through a table of
+  source positions (``_tap_index``, computed once per call; padding reads a zero cell);
 * the GEMM (``W (C_out, C*kH*kW) @ cols``) is NumPy's ``np.dot`` on its BLAS (OpenBLAS, threaded).
   Numba can only call BLAS from ``@njit`` code through SciPy's ``cython_blas``; SciPy is not a
   dependency of minivae, so the GEMM stays in the thin Python wrapper, one call per kernel;
@@ -27,6 +28,8 @@ file of the function compiled). Non-contiguous inputs are copied to C order firs
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -38,63 +41,62 @@ from minivae.kernels.reference import conv_transpose_output_size
 
 
 @njit(cache=True, nogil=True)
-def _im2col(x, kh, kw, sh, sw, ph, pw, ho, wo, cols):
-    """cols[n, (c*kh + i)*kw + j, oh*wo + ow] = x_pad[n, c, oh*sh + i, ow*sw + j] (zero outside x)."""
-    n_, c_, h, w = x.shape
-    for n in range(n_):
-        for c in range(c_):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    # the ow whose input column ow*sw - pw + j lies inside [0, w)
-                    lo = 0
-                    while lo < wo and lo * sw - pw + j < 0:
-                        lo += 1
-                    hi = wo
-                    while hi > lo and (hi - 1) * sw - pw + j >= w:
-                        hi -= 1
-                    for oh in range(ho):
-                        ih = oh * sh - ph + i
-                        dst = oh * wo
-                        if ih < 0 or ih >= h:
-                            for ow in range(wo):
-                                cols[n, row, dst + ow] = 0
-                        else:
-                            for ow in range(lo):
-                                cols[n, row, dst + ow] = 0
-                            for ow in range(lo, hi):
-                                cols[n, row, dst + ow] = x[n, c, ih, ow * sw - pw + j]
-                            for ow in range(hi, wo):
-                                cols[n, row, dst + ow] = 0
+def _tap_index(h, w, kh, kw, sh, sw, ph, pw, ho, wo):
+    """idx[(i*kw + j), oh*wo + ow] = flat position in an (h, w) image of the input pixel that tap (i, j) of
+    output (oh, ow) reads, or ``h*w`` (one zero cell after the image) where it falls in the padding."""
+    idx = np.empty((kh * kw, ho * wo), dtype=np.int32)
+    for i in range(kh):
+        for j in range(kw):
+            r = i * kw + j
+            for oh in range(ho):
+                ih = oh * sh - ph + i
+                for ow in range(wo):
+                    iw = ow * sw - pw + j
+                    inside = ih >= 0 and ih < h and iw >= 0 and iw < w
+                    idx[r, oh * wo + ow] = ih * w + iw if inside else h * w
+    return idx
 
 
 @njit(cache=True, nogil=True)
-def _col2im(cols, kh, kw, sh, sw, ph, pw, ho, wo, bias, has_bias, out):
-    """out[n, c] = bias[c] + the sum of cols[n, (c*kh + i)*kw + j, oh*wo + ow] over the taps landing on
-    each pixel, tap (i, j) of output (oh, ow) landing on (oh*sh - ph + i, ow*sw - pw + j)."""
+def _im2col(x, idx, cols):
+    """cols[n, c*kK + r, l] = x_pad[n, c] at tap r of output pixel l, a gather through ``_tap_index``."""
+    n_, c_, h, w = x.shape
+    kk, L = idx.shape
+    hw = h * w
+    img = np.zeros(hw + 1, dtype=x.dtype)  # the image, then the zero cell the padding reads
+    for n in range(n_):
+        for c in range(c_):
+            src = x[n, c].reshape(hw)
+            for k in range(hw):
+                img[k] = src[k]
+            for r in range(kk):
+                dst = cols[n, c * kk + r]
+                ix = idx[r]
+                for l in range(L):
+                    dst[l] = img[ix[l]]
+
+
+@njit(cache=True, nogil=True)
+def _col2im(cols, idx, bias, has_bias, out):
+    """out[n, c] = bias[c] + the sum over taps r and output pixels l of cols[n, c*kK + r, l] at the input
+    pixel ``idx[r, l]`` (the adjoint of :func:`_im2col`; padding taps land on a discarded cell)."""
     n_, c_, h, w = out.shape
+    kk, L = idx.shape
+    hw = h * w
+    img = np.empty(hw + 1, dtype=out.dtype)
     for n in range(n_):
         for c in range(c_):
             b = bias[c] if has_bias else 0
-            for ih in range(h):
-                for iw in range(w):
-                    out[n, c, ih, iw] = b
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    lo = 0
-                    while lo < wo and lo * sw - pw + j < 0:
-                        lo += 1
-                    hi = wo
-                    while hi > lo and (hi - 1) * sw - pw + j >= w:
-                        hi -= 1
-                    for oh in range(ho):
-                        ih = oh * sh - ph + i
-                        if ih < 0 or ih >= h:
-                            continue
-                        src = oh * wo
-                        for ow in range(lo, hi):
-                            out[n, c, ih, ow * sw - pw + j] += cols[n, row, src + ow]
+            for k in range(hw + 1):
+                img[k] = b
+            for r in range(kk):
+                src = cols[n, c * kk + r]
+                ix = idx[r]
+                for l in range(L):
+                    img[ix[l]] += src[l]
+            dst = out[n, c].reshape(hw)
+            for k in range(hw):
+                dst[k] = img[k]
 
 
 @njit(cache=True, nogil=True)
@@ -204,9 +206,28 @@ def _bias_args(bias, dtype):
     return _c(bias).astype(dtype, copy=False), True
 
 
-def _im2col_chunk(x, kh, kw, stride, padding, ho, wo):
-    cols = np.empty((x.shape[0], x.shape[1] * kh * kw, ho * wo), dtype=x.dtype)
-    _im2col(x, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo, cols)
+def _taps(h, w, kh, kw, stride, padding, ho, wo):
+    return _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
+
+
+_local = threading.local()
+
+
+def _scratch(shape, dtype):
+    """A C-contiguous array of ``shape`` in this thread's reusable scratch buffer (grown as needed): large
+    temporaries allocated afresh in worker threads are mmap-ed and page-faulted in on every call. One
+    scratch array is live per thread at a time; kernels never return it."""
+    size = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.nbytes < size * dtype.itemsize:
+        buf = _local.buf = np.empty(max(size * dtype.itemsize, 1 << 16), dtype=np.uint8)
+    return buf[:size * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def _im2col_chunk(x, idx):
+    cols = _scratch((x.shape[0], x.shape[1] * idx.shape[0], idx.shape[1]), x.dtype)
+    _im2col(x, idx, cols)
     return cols
 
 
@@ -219,10 +240,11 @@ def _gemm_col2im(grad_output, weight, bias, out_size, stride, padding):
     g3 = grad_output.reshape(n, c_out, ho * wo)
     out = np.empty((n, c_in) + tuple(out_size), dtype=grad_output.dtype)
     b, has_b = _bias_args(bias, grad_output.dtype)
+    idx = _taps(out_size[0], out_size[1], kh, kw, stride, padding, ho, wo)
 
     def chunk(lo, hi):
-        cols = np.matmul(w_t, g3[lo:hi])  # (n, C_in*kH*kW, L), one GEMM per example
-        _col2im(cols, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo, b, has_b, out[lo:hi])
+        cols = np.matmul(w_t, g3[lo:hi], out=_scratch((hi - lo, c_in * kh * kw, ho * wo), g3.dtype))
+        _col2im(cols, idx, b, has_b, out[lo:hi])
 
     map_chunks(chunk, n)
     return out
@@ -246,9 +268,10 @@ def conv2d_forward(x, weight, bias, stride, padding):
     w2 = weight.reshape(c_out, c_in * kh * kw)
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
     y3 = out.reshape(n, c_out, ho * wo)
+    idx = _taps(h, w, kh, kw, stride, padding, ho, wo)
 
     def chunk(lo, hi):
-        cols = _im2col_chunk(x[lo:hi], kh, kw, stride, padding, ho, wo)
+        cols = _im2col_chunk(x[lo:hi], idx)
         np.matmul(w2, cols, out=y3[lo:hi])  # one GEMM per example, straight into NCHW
         if bias is not None:
             _add_bias_ncl(y3[lo:hi], _c(bias))
@@ -268,7 +291,8 @@ def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
 
 def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``,
-    per example the GEMM ``gy_n (C_out, L) @ cols(x_n)^T (L, C_in*kH*kW)``, summed over the batch.
+    per batch chunk one GEMM ``gy (C_out, n*L) @ cols(x)^T (n*L, C_in*kH*kW)`` (or, for fewer than 32
+    columns, one per example), the chunks summed.
 
     Returns: ``(C_out, C_in, kH, kW)``.
     """
@@ -277,10 +301,23 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     c_in = x.shape[1]
     kh, kw = kernel_size
     g3 = grad_output.reshape(n, c_out, ho * wo)
+    idx = _taps(x.shape[2], x.shape[3], kh, kw, stride, padding, ho, wo)
+
+    ckk, L = c_in * kh * kw, ho * wo
 
     def chunk(lo, hi):
-        cols = _im2col_chunk(x[lo:hi], kh, kw, stride, padding, ho, wo)
-        return np.matmul(g3[lo:hi], cols.transpose(0, 2, 1)).sum(axis=0)  # (C_out, C_in*kH*kW)
+        m = hi - lo
+        if ckk < 32:
+            # Few output columns (a 1-channel input): one GEMM per example, g_n (C_out, L) @ cols_n^T,
+            # summed; a single GEMM with only C_in*kH*kW columns runs slowly on OpenBLAS.
+            cols = _im2col_chunk(x[lo:hi], idx)
+            return np.matmul(g3[lo:hi], cols.transpose(0, 2, 1)).sum(axis=0)
+        # One GEMM over the chunk with the batch folded into the contraction (K = n*L, efficient even
+        # where one example's L is small): gw_part = g (C_out, n*L) @ cols (C_in*kH*kW, n*L)^T.
+        cols = _scratch((ckk, m * L), x.dtype)
+        _im2col(x[lo:hi], idx, cols.reshape(ckk, m, L).transpose(1, 0, 2))  # written as (n, CkK, L)
+        g = np.ascontiguousarray(g3[lo:hi].transpose(1, 0, 2)).reshape(c_out, m * L)
+        return np.dot(g, cols.T)
 
     parts = map_chunks(chunk, n)
     gw = parts[0]

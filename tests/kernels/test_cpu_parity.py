@@ -64,6 +64,7 @@ CONV_SHAPES = [
     (3, 2, 7, 6, 4, 3, 2),
     (2, 3, 8, 5, 3, 1, 3),
     (4, 1, 6, 9, 5, 2, 2),
+    (2, 5, 6, 7, 4, 3, 3),  # C*kH*kW >= 32: the weight gradients' one-GEMM-per-chunk path
 ]
 STRIDES = [(1, 1), (2, 2), (2, 1)]
 PADDINGS = [(0, 0), (1, 1), (0, 1)]
