@@ -35,6 +35,7 @@ import functools
 import math
 import os
 
+import numba
 import numpy as np
 from numba import cuda
 
@@ -51,9 +52,7 @@ __all__ = [
 
 def simulated() -> bool:
     """True when numba-cuda runs its CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``): no real GPU."""
-    from numba import config
-
-    return bool(getattr(config, "ENABLE_CUDASIM", 0))
+    return bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 
 
 # Launch geometry. The simulator runs every thread as Python (~0.15 ms each), so it gets small blocks.
@@ -401,14 +400,26 @@ _FAST_LAUNCH = os.environ.get("MINIVAE_GPU_FAST_LAUNCH", "1") != "0"
 _fast_cache: dict = {}
 
 
-def _numba_type(a):
-    from numba import types
+_type_cache: dict = {}
 
+
+def _numba_type(a):
     if isinstance(a, (int, np.integer)):
-        return types.int64
-    if not a.flags.c_contiguous:
+        key = "int64"
+    elif a.flags.c_contiguous:
+        key = (a.dtype.char, a.ndim)
+    else:
         return None
-    return types.Array(types.float32 if a.dtype == np.float32 else types.float64, a.ndim, "C")
+    t = _type_cache.get(key)
+    if t is None:  # building numba types is slow (interning): once per dtype and rank
+        from numba import types
+
+        t = _type_cache[key] = types.int64 if key == "int64" else types.Array(
+            types.float32 if a.dtype == np.float32 else types.float64, a.ndim, "C")
+    return t
+
+
+_config_cache: dict = {}
 
 
 def _fast_launch(kernel, grid, block, stream, args) -> bool:
@@ -445,7 +456,10 @@ def _fast_launch(kernel, grid, block, stream, args) -> bool:
             kargs += [0, 0, a.size, a.itemsize, a.data.ptr, *a.shape, *a.strides]
     grid3 = (grid, 1, 1) if isinstance(grid, int) else (grid[0], grid[1], 1)
     block3 = (block, 1, 1) if isinstance(block, int) else (block[0], block[1], 1)
-    launch(core_stream, config_cls(grid=grid3, block=block3, shmem_size=0), cufunc, *kargs)
+    config = _config_cache.get((grid3, block3))
+    if config is None:
+        config = _config_cache[(grid3, block3)] = config_cls(grid=grid3, block=block3, shmem_size=0)
+    launch(core_stream, config, cufunc, *kargs)
     return True
 
 
