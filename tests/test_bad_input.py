@@ -342,13 +342,21 @@ def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIVAE_DATA", str(empty_env))
     monkeypatch.setenv("HOME", str(empty_home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(empty_cache))
+    # and an empty system folder, in case KMNIST gets installed system-wide one day
+    import dataclasses
+
+    from minivae.data import registry
+
+    system = tmp_path / "system-kmnist"
+    monkeypatch.setitem(registry.REGISTRY, "kmnist",
+                        dataclasses.replace(registry.REGISTRY["kmnist"], system_dirs=(str(system),)))
     missing = tmp_path / "no-such-dir"
     config = TrainConfig(dataset="kmnist", data_dir=str(missing), out=str(tmp_path / "out"))
     with pytest.raises(DatasetNotFoundError) as info:
         load_data(config)
     msg = str(info.value)
     assert "dataset 'kmnist' not found" in msg
-    for where in (missing, empty_env, empty_cache / "minivae" / "kmnist"):
+    for where in (missing, empty_env, empty_cache / "minivae" / "kmnist", system):
         assert str(where) in msg
     assert "minivae data fetch kmnist" in msg
     assert isinstance(info.value, FileNotFoundError)
