@@ -49,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        hint = " the last epoch's checkpoint is kept; continue with `minivae train --resume DIR`." \
+            if args.command == "train" else ""
+        print(f"\nminivae {args.command}: interrupted.{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
