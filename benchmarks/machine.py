@@ -78,6 +78,15 @@ def _gpu() -> str:
         return f"none ({type(e).__name__}: {e})"
 
 
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "?"
+    busy = " (other processes are running: timings are perturbed)" if one > 0.5 * (os.cpu_count() or 1) else ""
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min){busy}"
+
+
 def info() -> dict:
     """The machine as a dict of strings."""
     torch = _version("torch")
@@ -97,6 +106,7 @@ def info() -> dict:
         "torch": torch,
         "cupy": _version("cupy"),
         "gpu": _gpu(),
+        "load": _load(),
     }
 
 

@@ -35,9 +35,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def load_data(limit):
+def load_data(limit, synthetic=None):
     from minivae.data import binarize, load_dataset, to_float
 
+    if synthetic:  # for machines without the data set: random images, the same shapes and work per step
+        return binarize(np.random.default_rng(0).random((synthetic, 1, 28, 28), dtype=np.float32), 0.5)
     images, _ = load_dataset("fashion-mnist", "train")
     if limit:
         images = images[:limit]
@@ -110,7 +112,7 @@ def run_torch(impl, x, args) -> dict:
 
 
 def child(impl, args) -> dict:
-    x = load_data(args.limit)
+    x = load_data(args.limit, args.synthetic)
     res = run_torch(impl, x, args) if impl.startswith("torch") else run_minivae(impl, x, args)
     res.update(examples=len(x), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return res
@@ -144,6 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", nargs="+", default=None,
                    help="only these (reference, numba, <name>@gpu, torch, torch@cuda)")
+    p.add_argument("--synthetic", type=int, default=None, metavar="N",
+                   help="N random binary images instead of Fashion-MNIST (where the data set is missing)")
     p.add_argument("--json", default=None)
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -156,10 +160,12 @@ def main(argv=None) -> int:
 
     print(header())
     print(f"# command: python benchmarks/train_epoch.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"# conv VAE latent {args.latent}, Fashion-MNIST train binarised at 0.5"
+    data = f"{args.synthetic} random binary images" if args.synthetic else "Fashion-MNIST train binarised at 0.5"
+    print(f"# conv VAE latent {args.latent}, {data}"
           f"{f', first {args.limit}' if args.limit else ''}, batch {args.batch_size}, Adam lr {args.lr}, float32")
     passthrough = ["--batch-size", str(args.batch_size), "--lr", str(args.lr), "--latent", str(args.latent),
-                   "--seed", str(args.seed)] + (["--limit", str(args.limit)] if args.limit else [])
+                   "--seed", str(args.seed)] + (["--limit", str(args.limit)] if args.limit else []) \
+        + (["--synthetic", str(args.synthetic)] if args.synthetic else [])
     results = {}
     for impl in available_impls(args.impl):
         res = subprocess.run([sys.executable, __file__, "--_child", impl, *passthrough], capture_output=True,
