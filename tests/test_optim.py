@@ -190,3 +190,22 @@ def test_float32_parameters_stay_float32():
         p.grad = mv.Tensor(np.ones(3, np.float32))
         opt.step()
         assert p.dtype == np.float32
+
+
+def test_adam_counts_steps_per_parameter_as_pytorch():
+    """A parameter that gets its first gradient at the second step still starts at t = 1:
+    its first update is lr * g / (|g| + eps), i.e. almost exactly lr, not 0.74 lr."""
+    import numpy as np
+
+    from minivae.nn import Parameter
+    from minivae.optim import Adam
+
+    a, b = Parameter(np.zeros(3)), Parameter(np.zeros(3))
+    opt = Adam([a, b], lr=0.1)
+    a.grad = Parameter(np.ones(3)).detach()
+    opt.step()  # only a has a gradient
+    b.grad = Parameter(np.full(3, 2.0)).detach()
+    a.grad = Parameter(np.ones(3)).detach()
+    opt.step()
+    np.testing.assert_allclose(b.data, -0.1 * 2.0 / (2.0 + 1e-8), rtol=1e-12)
+    assert opt.state[0]["step"] == 2 and opt.state[1]["step"] == 1

@@ -10,7 +10,7 @@ class Adam(Optimizer):
 
     ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
     ``p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
-    ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2, not AdamW).
+    ``t`` counts the steps of each parameter (those it had a gradient in). ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2, not AdamW).
     """
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
@@ -27,12 +27,13 @@ class Adam(Optimizer):
         if wd:
             grad = grad + wd * p.data
         if not state:
-            state["m"], state["v"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+            state["m"], state["v"], state["step"] = xp.zeros_like(p.data), xp.zeros_like(p.data), 0
+        state["step"] += 1  # per parameter, as PyTorch: a parameter first updated late starts at t = 1
         m, v = state["m"], state["v"]
         m *= b1
         m += (1 - b1) * grad
         v *= b2
         v += (1 - b2) * grad * grad
-        t = self.step_count
+        t = state["step"]
         denom = xp.sqrt(v / (1 - b2 ** t)) + eps
         p.data -= (lr / (1 - b1 ** t)) * m / denom

@@ -48,7 +48,7 @@ class Optimizer:
         return {
             "hyper": dict(self.defaults),
             "step_count": self.step_count,
-            "state": [{k: backend.to_device(v, backend.CPU).copy() for k, v in st.items()} for st in self.state],
+            "state": [{k: _host_copy(v) for k, v in st.items()} for st in self.state],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -64,10 +64,15 @@ class Optimizer:
                              f"{len(self.params)}")
         for i, (st, p) in enumerate(zip(state["state"], self.params)):
             for k, v in st.items():
-                if np.shape(v) != p.shape:
+                if np.ndim(v) and np.shape(v) != p.shape:  # 0-d entries are per-parameter counters
                     raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {np.shape(v)}, "
                                      f"the parameter has {p.shape}")
         self.defaults.update(state["hyper"])
         self.step_count = int(state["step_count"])
-        self.state = [{k: backend.to_device(np.array(v, dtype=p.dtype), p.device) for k, v in st.items()}
-                      for st, p in zip(state["state"], self.params)]
+        self.state = [{k: int(v) if np.ndim(v) == 0 else backend.to_device(np.array(v, dtype=p.dtype), p.device)
+                       for k, v in st.items()} for st, p in zip(state["state"], self.params)]
+
+
+def _host_copy(value):
+    """A NumPy copy of a state entry: arrays from any device, Python ints (step counters) as 0-d arrays."""
+    return backend.to_device(value, backend.CPU).copy() if hasattr(value, "shape") else np.asarray(value)
