@@ -1,17 +1,21 @@
 """Numba ``@njit`` CPU kernels: the same names, signatures and results as :mod:`minivae.kernels.reference`.
 
-Design. A convolution is im2col + one GEMM + a layout pass (Chellapilla et al. 2006, "High performance
+Design. A convolution is im2col + GEMM (Chellapilla et al. 2006, "High performance
 convolutional neural networks for document processing"); its input gradient, and the forward pass of a
-transposed convolution, is one GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
+transposed convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
 
 * ``_im2col`` fills a contiguous ``(n, C*kH*kW, H_out*W_out)`` buffer by a gather through a table of
   source positions (``_tap_index``, computed once per call; padding reads a zero cell);
-* the GEMM (``W (C_out, C*kH*kW) @ cols``) is NumPy's ``np.dot`` on its BLAS (OpenBLAS, threaded).
-  Numba can only call BLAS from ``@njit`` code through SciPy's ``cython_blas``; SciPy is not a
-  dependency of minivae, so the GEMM stays in the thin Python wrapper, one call per kernel;
-* ``_cnl_to_ncl`` moves the ``(C_out, N*L)`` product to NCHW with the bias added in the same pass;
-  ``_col2im`` scatters columns back to NCHW (bias fused) in parallel over ``(n, c)``, so no two threads
-  write the same element.
+* the GEMMs are NumPy's, on its BLAS: one per example (``np.matmul`` on stacked matrices), written
+  straight into NCHW, so no layout pass is needed; the weight gradient folds the batch into one GEMM per
+  chunk instead (``K = n*H_out*W_out``) where ``C*kH*kW >= 32``. Numba can call BLAS from ``@njit`` code
+  only through SciPy's ``cython_blas``; SciPy is not a dependency of minivae, so the GEMMs stay in the thin
+  Python wrappers. (Folding the batch into the forward GEMMs as well, with a transpose back to NCHW, was
+  measured slower on the 2-core development machine, even for 6x6 outputs.)
+* ``_col2im`` scatters columns back to NCHW through the same table, the bias fused;
+* the batch is split into one chunk per thread (``_cpu_threads.map_chunks``): each chunk's jitted passes
+  (``nogil``) and GEMMs (OpenBLAS limited to one thread for that thread) run concurrently, and no two
+  threads write the same output element. Large temporaries live in per-thread scratch buffers.
 
 The elementwise kernels are fused loops: reparameterize + KL forward gives ``z`` and the per-example KL in
 one pass and its backward ``g_mu`` and ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and
@@ -338,7 +342,9 @@ def conv2d_backward_bias(grad_output):
         _sum_n_l(g3[lo:hi], part)
         return part
 
-    return np.sum(map_chunks(chunk, n, min_chunk=16), axis=0).astype(g.dtype)
+    per_example = max(1, g3.shape[1] * g3.shape[2])
+    parts = map_chunks(chunk, n, min_chunk=max(1, (1 << 16) // per_example))  # small sums: one thread
+    return np.sum(parts, axis=0).astype(g.dtype)
 
 
 # --------------------------------------------------------------------------- conv_transpose2d

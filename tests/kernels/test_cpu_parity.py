@@ -65,6 +65,7 @@ CONV_SHAPES = [
     (2, 3, 8, 5, 3, 1, 3),
     (4, 1, 6, 9, 5, 2, 2),
     (2, 5, 6, 7, 4, 3, 3),  # C*kH*kW >= 32: the weight gradients' one-GEMM-per-chunk path
+    (2, 2, 12, 11, 3, 3, 3),  # more than 64 output pixels per example
 ]
 STRIDES = [(1, 1), (2, 2), (2, 1)]
 PADDINGS = [(0, 0), (1, 1), (0, 1)]
