@@ -9,7 +9,7 @@ Model: the TF-tutorial conv VAE (``minivae.models.ConvVAE``, latent 2 unless ``-
 mean over the batch (nats).
 
 Each implementation runs in its own fresh process, so that its peak resident memory (``ru_maxrss`` of that
-process, MiB) is its own and no other library's threads compete for the cores. One warm-up step on the
+process, ``VmHWM``, MiB) is its own and no other library's threads compete for the cores. One warm-up step on the
 first batch (JIT compile or cache load, allocator warm-up) is timed apart and not counted in the epoch
 (which still contains every batch). Reported: seconds per epoch, examples per second, peak RSS, ratio of
 seconds per epoch to PyTorch's (> 1 slower), and the last batch loss as a sanity check.
@@ -21,6 +21,7 @@ kernel sets of ``minivae.kernels.implementations("gpu")`` as ``<name>@gpu`` when
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import subprocess
@@ -88,6 +89,8 @@ def run_torch(impl, x, args) -> dict:
     from pytorch_reference import build_torch_conv_vae, torch_train_step
 
     device = "cuda" if impl == "torch@cuda" else "cpu"
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     torch.manual_seed(args.seed)
     model = build_torch_conv_vae(args.latent).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -111,10 +114,23 @@ def run_torch(impl, x, args) -> dict:
     return dict(warmup_s=warmup, epoch_s=time.perf_counter() - t0, last_loss=loss)
 
 
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process in MiB: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
+    which a child inherits from the parent that forked it), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(impl, args) -> dict:
     x = load_data(args.limit, args.synthetic)
     res = run_torch(impl, x, args) if impl.startswith("torch") else run_minivae(impl, x, args)
-    res.update(examples=len(x), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    res.update(examples=len(x), peak_rss_mib=peak_rss_mib())
     return res
 
 
@@ -124,14 +140,12 @@ def available_impls(requested):
     impls = [f"minivae:{n}" for n in kernels.implementations("cpu")]
     if backend.gpu_available():
         impls += [f"minivae:{n}@gpu" for n in kernels.implementations("gpu")]
-    try:
-        import torch
-
-        impls.append("torch")
-        if torch.cuda.is_available():
+    if importlib.util.find_spec("torch") is not None:  # not imported here: it would inflate no child's RSS,
+        impls.append("torch")                            # but it costs the parent time and memory
+        if backend.gpu_available():
             impls.append("torch@cuda")
-    except Exception:  # noqa: BLE001
-        print("# torch not importable: no PyTorch row")
+    else:
+        print("# torch not installed: no PyTorch row")
     if requested:
         impls = [i for i in impls if i.split(":")[-1] in requested or i in requested]
     return impls
@@ -148,6 +162,7 @@ def main(argv=None) -> int:
                    help="only these (reference, numba, <name>@gpu, torch, torch@cuda)")
     p.add_argument("--synthetic", type=int, default=None, metavar="N",
                    help="N random binary images instead of Fashion-MNIST (where the data set is missing)")
+    p.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--json", default=None)
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -165,7 +180,8 @@ def main(argv=None) -> int:
           f"{f', first {args.limit}' if args.limit else ''}, batch {args.batch_size}, Adam lr {args.lr}, float32")
     passthrough = ["--batch-size", str(args.batch_size), "--lr", str(args.lr), "--latent", str(args.latent),
                    "--seed", str(args.seed)] + (["--limit", str(args.limit)] if args.limit else []) \
-        + (["--synthetic", str(args.synthetic)] if args.synthetic else [])
+        + (["--synthetic", str(args.synthetic)] if args.synthetic else []) \
+        + (["--torch-threads", str(args.torch_threads)] if args.torch_threads else [])
     results = {}
     for impl in available_impls(args.impl):
         res = subprocess.run([sys.executable, __file__, "--_child", impl, *passthrough], capture_output=True,
