@@ -195,7 +195,7 @@ def add_noise(x: np.ndarray, rng: np.random.Generator, amount: float = 0.2, bina
     return np.clip(x + amount * rng.standard_normal(x.shape), 0, 1).astype(x.dtype)
 
 
-def denoising(model, x: np.ndarray, path, n: int = 12, amount: float = 0.2, seed: int = 0, y=None) -> Path:
+def denoising(model, x: np.ndarray, path, n: int = 12, amount: float = 0.08, seed: int = 0, y=None) -> Path:
     """Rows: clean test images, noisy versions (see :func:`add_noise`), decoded posterior means of the noisy ones."""
     x = x[:n]
     binary = bool(np.all((x == 0) | (x == 1)))
