@@ -15,6 +15,7 @@ BLAS is not an OpenBLAS with that function, chunks run one after the other on th
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +23,7 @@ import numba
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = None  # a pool inherited through fork() has no threads: make a new one in the child
 _set_local = None
 _searched = False
 
@@ -67,10 +69,11 @@ def _single_blas(fn, lo, hi):
 
 
 def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_pid
     with _lock:
-        if _pool is None or _pool._max_workers < workers:
+        if _pool is None or _pool._max_workers < workers or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minivae-cpu")
+            _pool_pid = os.getpid()
         return _pool
 
 

@@ -8,6 +8,9 @@ hundred products of O(1) values).
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -302,3 +305,29 @@ def test_conv_vae_training_steps_match_reference():
             assert np.isfinite(f[key])
             np.testing.assert_allclose(f[key], r[key], rtol=1e-4, atol=1e-4, err_msg=key)
     assert ref[0]["loss"] != ref[-1]["loss"]  # the steps did update the model
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_kernels_work_in_a_forked_child():
+    """A thread pool inherited through fork() has no threads; the kernels must make a new one (a forked
+    DataLoader worker would otherwise hang on its first convolution)."""
+    rng = np.random.default_rng(19)
+    x, w = _arr(rng, (8, 2, 9, 9), np.float32), _arr(rng, (3, 2, 3, 3), np.float32)
+    want = cpu.conv2d_forward(x, w, None, (1, 1), (1, 1))  # starts the pool in this process
+    pid = os.fork()
+    if pid == 0:  # child: exit status 0 only if the kernel returns the same result
+        ok = False
+        try:
+            ok = np.allclose(cpu.conv2d_forward(x, w, None, (1, 1), (1, 1)), want)
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the kernel hung in a forked child")
