@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import pathlib
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -55,10 +58,21 @@ def test_every_kernel_is_implemented():
 
 
 def test_default_cpu_implementation_is_numba():
-    assert kernels.current("cpu") == "numba"
+    # in a fresh interpreter: other tests may have selected an implementation in this one
+    code = "import minivae.kernels as k; print(k.current('cpu'), k.get('conv2d_forward').__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=pathlib.Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["numba", "minivae.kernels.cpu"]
+
+
+def test_use_selects_and_restores():
+    before = kernels.get("conv2d_forward")
     with kernels.use("reference"):
         assert kernels.get("conv2d_forward") is reference.conv2d_forward
-    assert kernels.get("conv2d_forward") is cpu.conv2d_forward
+        with kernels.use("numba"):
+            assert kernels.get("conv2d_forward") is cpu.conv2d_forward
+        assert kernels.get("conv2d_forward") is reference.conv2d_forward
+    assert kernels.get("conv2d_forward") is before
 
 
 # (N, C_in, H, W, C_out, kH, kW): batch 1 and >1, square and non-square inputs and kernels.
