@@ -223,6 +223,8 @@ def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=pr
         CheckpointError: ``resume`` is corrupt or from another model/config.
         DatasetNotFoundError: the data set is missing (says where it looked).
     """
+    if config.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {config.epochs}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     previous = kernels.current(config.device)
@@ -258,6 +260,9 @@ def _fit(config, out, resume, data, log):
         src = resume / CHECKPOINT if resume.is_dir() else resume
         ckpt = load_checkpoint(src)
         _config_from_checkpoint(ckpt["meta"], config, src)
+        if ckpt["meta"]["epoch"] >= config.epochs:
+            raise ValueError(f"the run in {src} already has {ckpt['meta']['epoch']} epochs: pass --epochs N with "
+                             f"N > {ckpt['meta']['epoch']} to continue it")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         meta = ckpt["meta"]

@@ -369,3 +369,10 @@ def dataclasses_replace(config, **kw):
     import dataclasses
 
     return dataclasses.replace(config, **kw)
+
+
+def test_train_with_zero_epochs_is_a_clear_error(capsys, tmp_path):
+    from minivae.cli import main
+
+    assert main(["train", "--epochs", "0", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "epochs must be >= 1, got 0" in capsys.readouterr().err
