@@ -80,10 +80,13 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
 def map_chunks(fn, n: int, min_chunk: int = 1) -> list:
     """Call ``fn(lo, hi)`` on contiguous chunks ``[lo, hi)`` covering ``range(n)``, one per thread, and
     return the results in chunk order. Each chunk has at least ``min_chunk`` items (so small batches run
-    in one call, on the calling thread, with the BLAS's own threading)."""
+    in one call, on the calling thread). Every chunk runs with its thread's BLAS limited to one thread."""
     k = max(1, min(num_threads(), n // max(1, min_chunk)))
     if k == 1:
-        return [fn(0, n)]
+        # still on a one-thread BLAS: the kernels' GEMMs are per example and small, and a threaded
+        # OpenBLAS spends more on waking and joining its threads than it saves (measured 8x slower
+        # training at NUMBA_NUM_THREADS=1 on a busy 2-core machine)
+        return [_single_blas(fn, 0, n) if _blas_local() is not None else fn(0, n)]
     bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
     pool = _get_pool(k - 1)
     futures = [pool.submit(_single_blas, fn, lo, hi) for lo, hi in bounds[1:]]
