@@ -104,7 +104,7 @@ def torch_train_step(model, opt, x, eps=None) -> float:
     opt.zero_grad()
     loss.backward()
     opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def torch_test_elbo(model, x_test, batch_size: int = 500, seed: int = 0) -> dict:
