@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from minivae.kernels._cpu_threads import map_chunks, num_threads
-from minivae.kernels.reference import conv_transpose_output_size
+from minivae.kernels.conv_arith import conv_transpose2d_backward_kernels, conv_transpose_output_hw
 
 # --------------------------------------------------------------------------- jitted passes
 # Serial and ``nogil``: the batch is split across threads by ``map_chunks`` (see _cpu_threads.py).
@@ -356,27 +356,12 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
     Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
-    h, w = x.shape[2:]
-    kh, kw = weight.shape[2:]
-    size = (conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0]),
-            conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1]))
+    size = conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding, output_padding)
     return _gemm_col2im(x, weight, bias, size, stride, padding)
 
 
-def conv_transpose2d_backward_input(grad_output, weight, stride, padding):
-    """Input gradient of conv_transpose2d: a plain convolution of ``grad_output`` with the same weight.
-
-    Returns: ``(N, C_in, H, W)``.
-    """
-    return conv2d_forward(grad_output, weight, None, stride, padding)
-
-
-def conv_transpose2d_backward_weight(grad_output, x, kernel_size, stride, padding):
-    """Weight gradient of conv_transpose2d: conv2d's weight gradient with the roles of x and gy swapped.
-
-    Returns: ``(C_in, C_out, kH, kW)``.
-    """
-    return conv2d_backward_weight(x, grad_output, kernel_size, stride, padding)
+conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpose2d_backward_kernels(
+    conv2d_forward, conv2d_backward_weight)
 
 
 # --------------------------------------------------------------------------- dense

@@ -40,7 +40,7 @@ import numpy as np
 from numba import cuda
 
 from minivae.backend import get_array_module
-from minivae.kernels.reference import conv_output_size, conv_transpose_output_size
+from minivae.kernels.conv_arith import conv_output_size, conv_transpose2d_backward_kernels, conv_transpose_output_hw
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
@@ -580,27 +580,13 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
     xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
-    kh, kw = weight.shape[2:]
-    shape = (x.shape[0], weight.shape[1],
-             conv_transpose_output_size(x.shape[2], kh, stride[0], padding[0], output_padding[0]),
-             conv_transpose_output_size(x.shape[3], kw, stride[1], padding[1], output_padding[1]))
+    shape = (x.shape[0], weight.shape[1]) + conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding,
+                                                                     output_padding)
     return _gather(xp, dtype, x, weight, bias, shape, stride, padding)
 
 
-def conv_transpose2d_backward_input(grad_output, weight, stride, padding):
-    """Input gradient of conv_transpose2d: a plain convolution of ``grad_output`` with the same weight.
-
-    Returns: ``(N, C_in, H, W)``.
-    """
-    return conv2d_forward(grad_output, weight, None, stride, padding)
-
-
-def conv_transpose2d_backward_weight(grad_output, x, kernel_size, stride, padding):
-    """Weight gradient of conv_transpose2d: conv2d's weight gradient with x and gy swapped.
-
-    Returns: ``(C_in, C_out, kH, kW)``.
-    """
-    return conv2d_backward_weight(x, grad_output, kernel_size, stride, padding)
+conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpose2d_backward_kernels(
+    conv2d_forward, conv2d_backward_weight)
 
 
 # --------------------------------------------------------------------------- dense

@@ -14,18 +14,10 @@ CuPy arrays alike (the array module is taken from the arguments).
 from __future__ import annotations
 
 from minivae.backend import get_array_module
+from minivae.kernels.conv_arith import (  # noqa: F401  (the sizes are re-exported)
+    conv_output_size, conv_transpose2d_backward_kernels, conv_transpose_output_hw, conv_transpose_output_size)
 
 # --------------------------------------------------------------------------- convolution helpers
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a convolution along one axis: ``floor((size + 2*padding - kernel) / stride) + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int, output_padding: int) -> int:
-    """Output length of a transposed convolution: ``(size - 1)*stride - 2*padding + kernel + output_padding``."""
-    return (size - 1) * stride - 2 * padding + kernel + output_padding
 
 
 def _sliding_window_view(xp, x, window, axis):
@@ -114,30 +106,15 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
     Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
-    h, w = x.shape[2:]
-    kh, kw = weight.shape[2:]
-    size = (conv_transpose_output_size(h, kh, stride[0], padding[0], output_padding[0]),
-            conv_transpose_output_size(w, kw, stride[1], padding[1], output_padding[1]))
+    size = conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding, output_padding)
     y = conv2d_backward_input(x, weight, size, stride, padding)
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1)
     return y
 
 
-def conv_transpose2d_backward_input(grad_output, weight, stride, padding):
-    """Input gradient of conv_transpose2d: a plain convolution of ``grad_output`` with the same weight.
-
-    Returns: ``(N, C_in, H, W)``.
-    """
-    return conv2d_forward(grad_output, weight, None, stride, padding)
-
-
-def conv_transpose2d_backward_weight(grad_output, x, kernel_size, stride, padding):
-    """Weight gradient of conv_transpose2d: conv2d's weight gradient with the roles of x and gy swapped.
-
-    Returns: ``(C_in, C_out, kH, kW)``.
-    """
-    return conv2d_backward_weight(x, grad_output, kernel_size, stride, padding)
+conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpose2d_backward_kernels(
+    conv2d_forward, conv2d_backward_weight)
 
 
 # --------------------------------------------------------------------------- dense

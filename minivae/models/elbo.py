@@ -14,7 +14,6 @@ eq. 5) take the one-hot label ``y`` in both networks; the bound is then on log p
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from minivae import functional as F

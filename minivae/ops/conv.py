@@ -13,7 +13,7 @@ from minivae import kernels
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
 from minivae.backend import device_of
-from minivae.kernels.reference import conv_output_size, conv_transpose_output_size
+from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size
 from minivae.ops.validate import check_floating, check_ndim, pair
 
 
@@ -74,9 +74,7 @@ class ConvTranspose2d(Function):
         if oph >= sh or opw >= sw:
             raise ValueError(f"conv_transpose2d: output_padding {self.output_padding} must be smaller than "
                              f"stride {self.stride}")
-        kh, kw = weight.shape[2:]
-        out = (conv_transpose_output_size(x.shape[2], kh, sh, self.padding[0], oph),
-               conv_transpose_output_size(x.shape[3], kw, sw, self.padding[1], opw))
+        out = conv_transpose_output_hw(x.shape, weight.shape[2:], self.stride, self.padding, self.output_padding)
         if out[0] < 1 or out[1] < 1:
             raise ValueError(f"conv_transpose2d: padding {self.padding} leaves an empty output of size {out}")
         self.device = device_of(x)
