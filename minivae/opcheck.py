@@ -139,40 +139,10 @@ def _rel(abs_err, analytic, numeric, atol) -> float:
 
 def _full_errors(fn, tensors, checked, eps, atol, rtol, names):
     """(max abs error, max rel error, failure message or "") over the full Jacobians."""
-    with no_grad():
-        outs = _gc._outputs(fn, tensors)
-    xp = get_array_module(outs[0].data)
-    shapes = [o.shape for o in outs]
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
-    n_out = sum(sizes)
-
-    def unflatten(flat):
-        parts, start = [], 0
-        for s, n in zip(shapes, sizes):
-            parts.append(flat[start:start + n].reshape(s))
-            start += n
-        return parts
-
     idx = [i for i, c in enumerate(checked) if c]
-    analytic = [np.empty((n_out, tensors[i].size)) for i in idx]
-    for r in range(n_out):  # one backward gives row r of every input's Jacobian
-        onehot = xp.zeros(n_out)
-        onehot[r] = 1.0
-        for k, g in enumerate(_gc._vjp(fn, tensors, checked, unflatten(onehot))):
-            analytic[k][r] = _gc._host(g).ravel()
+    pairs = _gc.jacobians(fn, tensors, checked, eps)
     max_abs, max_rel, message, worst = 0.0, 0.0, "", -math.inf
-    for k, i in enumerate(idx):
-        numeric = np.empty_like(analytic[k])
-        flat = tensors[i].data.reshape(-1)
-        for c in range(tensors[i].size):
-            orig = float(flat[c])
-            flat[c] = orig + eps
-            plus = _gc._host(_gc._flat_outputs(fn, tensors))
-            flat[c] = orig - eps
-            minus = _gc._host(_gc._flat_outputs(fn, tensors))
-            flat[c] = orig
-            numeric[:, c] = (plus - minus) / (2 * eps)
-        a = analytic[k]
+    for (a, numeric), i in zip(pairs, idx):
         err = np.abs(a - numeric)
         err = np.where(np.isfinite(a) & np.isfinite(numeric), err, np.inf)
         if err.size:

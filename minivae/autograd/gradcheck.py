@@ -177,46 +177,63 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         return True
 
     # full Jacobian: rows by backward (one per output element), columns by finite differences
-    n_out = sum(sizes)
-    for k, i in enumerate(checked_idx):
-        n_in = tensors[i].size
-        analytic = np.empty((n_out, n_in))
-        for r in range(n_out):
-            onehot = xp.zeros(n_out)
-            onehot[r] = 1.0
-            analytic[r] = _host(_vjp(fn, tensors, checked, unflatten(onehot))[k]).ravel()
-        numeric = np.empty((n_out, n_in))
-        x = tensors[i].data
-        flat = x.reshape(-1)
-        for c in range(n_in):
-            orig = float(flat[c])
-            flat[c] = orig + eps
-            plus = _host(_flat_outputs(fn, tensors))
-            flat[c] = orig - eps
-            minus = _host(_flat_outputs(fn, tensors))
-            flat[c] = orig
-            numeric[:, c] = (plus - minus) / (2 * eps)
-        msg = _compare(names[i], i, analytic.reshape((n_out,) + tensors[i].shape),
-                       numeric.reshape((n_out,) + tensors[i].shape), atol, rtol)
+    for (analytic, numeric), i in zip(jacobians(fn, tensors, checked, eps), checked_idx):
+        shape = (analytic.shape[0],) + tensors[i].shape
+        msg = _compare(names[i], i, analytic.reshape(shape), numeric.reshape(shape), atol, rtol)
         if msg:
             return _fail(msg.replace("worst element [", "worst element [output ", 1), raise_exception)
     return True
 
 
+def _central_difference(fn, tensors, i, c, eps):
+    """``(f(x_i + eps e_c) - f(x_i - eps e_c)) / (2 eps)``: all outputs flattened, element c of input i moved."""
+    flat = tensors[i].data.reshape(-1)
+    orig = float(flat[c])
+    flat[c] = orig + eps
+    plus = _flat_outputs(fn, tensors)
+    flat[c] = orig - eps
+    minus = _flat_outputs(fn, tensors)
+    flat[c] = orig
+    return (plus - minus) / (2 * eps)
+
+
+def jacobians(fn, tensors, checked, eps: float = 1e-6) -> list:
+    """Analytic and numeric Jacobians ``(n_outputs, n_elements)`` (host float64) of each checked input.
+
+    Row r of every analytic Jacobian comes from one backward with a one-hot output gradient; column c of a
+    numeric one from central differences on element c. ``tensors`` are float64 Tensors (see ``_prepare``).
+    """
+    with no_grad():
+        outs = _outputs(fn, tensors)
+    xp = get_array_module(outs[0].data)
+    shapes = [o.shape for o in outs]
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    n_out = sum(sizes)
+    idx = [i for i, c in enumerate(checked) if c]
+    analytic = [np.empty((n_out, tensors[i].size)) for i in idx]
+    for r in range(n_out):
+        onehot = xp.zeros(n_out)
+        onehot[r] = 1.0
+        seeds, start = [], 0
+        for shape, n in zip(shapes, sizes):
+            seeds.append(onehot[start:start + n].reshape(shape))
+            start += n
+        for k, g in enumerate(_vjp(fn, tensors, checked, seeds)):
+            analytic[k][r] = _host(g).ravel()
+    result = []
+    for k, i in enumerate(idx):
+        numeric = np.empty_like(analytic[k])
+        for c in range(tensors[i].size):
+            numeric[:, c] = _host(_central_difference(fn, tensors, i, c, eps))
+        result.append((analytic[k], numeric))
+    return result
+
+
 def _numeric_gradient(fn, tensors, i, proj, eps, xp):
     """Element-by-element finite-difference gradient of ``proj . f`` w.r.t. input ``i``."""
     x = tensors[i].data
-    flat = x.reshape(-1)
-    out = np.empty(x.size)
-    for c in range(x.size):
-        orig = float(flat[c])
-        flat[c] = orig + eps
-        plus = _flat_outputs(fn, tensors)
-        flat[c] = orig - eps
-        minus = _flat_outputs(fn, tensors)
-        flat[c] = orig
-        out[c] = float(((plus - minus) * proj).sum()) / (2 * eps)
-    return out.reshape(x.shape)
+    return np.array([float((_central_difference(fn, tensors, i, c, eps) * proj).sum())
+                     for c in range(x.size)]).reshape(x.shape)
 
 
 def _host(a):
