@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
 # The main job: the TensorFlow tutorial's conv VAE (latent 2, batch 32, Adam 1e-4) on binarised Fashion-MNIST.
-DEMO_ARGS ?= --dataset fashion-mnist --model conv --latent-dim 2 --batch-size 32 --lr 1e-4 --epochs 5 --seed 0 --out runs/demo
+DEMO_ARGS ?= --dataset fashion-mnist --model conv --latent-dim 2 --batch-size 32 --lr 1e-4 --epochs 10 --seed 0 --out runs/demo
 
 .PHONY: install data demo test bench clean
 
