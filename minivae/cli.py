@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        hint = " the last epoch's checkpoint is kept; continue with `minivae train --resume DIR`." \
+        hint = " The last finished epoch's checkpoint is kept; continue with `minivae train --resume DIR`." \
             if args.command == "train" else ""
         print(f"\nminivae {args.command}: interrupted.{hint}", file=sys.stderr)
         return 130
