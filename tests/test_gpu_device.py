@@ -39,7 +39,7 @@ def test_numba_cuda_is_not_simulated():
     cp.testing.assert_array_equal(y, cp.full((3, 2), 4.0, cp.float32))
 
 
-def _close(got, expected, dtype):
+def _assert_close(got, expected, dtype):
     """GPU result vs the CPU reference computed in float64 from the same inputs."""
     got = cp.asnumpy(got)
     assert got.dtype == np.dtype(dtype) and got.shape == expected.shape
@@ -73,23 +73,23 @@ def test_conv_kernels_match_reference_at_conv_vae_shapes(layer, dtype, impl):
     xd, wd, bd = cp.asarray(x), cp.asarray(w), cp.asarray(b)
     if kind == "conv":
         y = ref.conv2d_forward(x64, w64, b64, stride, padding)
-        _close(mod.conv2d_forward(xd, wd, bd, stride, padding), y, dtype)
+        _assert_close(mod.conv2d_forward(xd, wd, bd, stride, padding), y, dtype)
         gy = rng.standard_normal(y.shape).astype(dtype)
         gy64, gyd = gy.astype(np.float64), cp.asarray(gy)
-        _close(mod.conv2d_backward_input(gyd, wd, xs[2:], stride, padding),
+        _assert_close(mod.conv2d_backward_input(gyd, wd, xs[2:], stride, padding),
                ref.conv2d_backward_input(gy64, w64, xs[2:], stride, padding), dtype)
-        _close(mod.conv2d_backward_weight(gyd, xd, ws[2:], stride, padding),
+        _assert_close(mod.conv2d_backward_weight(gyd, xd, ws[2:], stride, padding),
                ref.conv2d_backward_weight(gy64, x64, ws[2:], stride, padding), dtype)
     else:
         y = ref.conv_transpose2d_forward(x64, w64, b64, stride, padding, output_padding)
-        _close(mod.conv_transpose2d_forward(xd, wd, bd, stride, padding, output_padding), y, dtype)
+        _assert_close(mod.conv_transpose2d_forward(xd, wd, bd, stride, padding, output_padding), y, dtype)
         gy = rng.standard_normal(y.shape).astype(dtype)
         gy64, gyd = gy.astype(np.float64), cp.asarray(gy)
-        _close(mod.conv_transpose2d_backward_input(gyd, wd, stride, padding),
+        _assert_close(mod.conv_transpose2d_backward_input(gyd, wd, stride, padding),
                ref.conv_transpose2d_backward_input(gy64, w64, stride, padding), dtype)
-        _close(mod.conv_transpose2d_backward_weight(gyd, xd, ws[2:], stride, padding),
+        _assert_close(mod.conv_transpose2d_backward_weight(gyd, xd, ws[2:], stride, padding),
                ref.conv_transpose2d_backward_weight(gy64, x64, ws[2:], stride, padding), dtype)
-    _close(mod.conv2d_backward_bias(gyd), ref.conv2d_backward_bias(gy64), dtype)
+    _assert_close(mod.conv2d_backward_bias(gyd), ref.conv2d_backward_bias(gy64), dtype)
 
 
 @pytest.mark.parametrize("impl", ["numba", "cupy"])
@@ -102,24 +102,24 @@ def test_dense_and_latent_kernels_match_reference_at_conv_vae_shapes(shape, dtyp
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((n, fin), (fout, fin), (fout,)))
     gy = rng.standard_normal((n, fout)).astype(dtype)
     x64, w64, b64, gy64 = (a.astype(np.float64) for a in (x, w, b, gy))
-    _close(mod.dense_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b)), ref.dense_forward(x64, w64, b64), dtype)
+    _assert_close(mod.dense_forward(cp.asarray(x), cp.asarray(w), cp.asarray(b)), ref.dense_forward(x64, w64, b64), dtype)
     for got, expected in zip(mod.dense_backward(cp.asarray(gy), cp.asarray(x), cp.asarray(w)),
                              ref.dense_backward(gy64, x64, w64)):
-        _close(got, expected, dtype)
+        _assert_close(got, expected, dtype)
     # the latent and the likelihood at this batch: reparameterize + KL on (N, fout), BCE on (N, fout)
     mu, lv, eps = (rng.standard_normal((n, fout)).astype(dtype) for _ in range(3))
     args64 = [a.astype(np.float64) for a in (mu, lv, eps)]
     for got, expected in zip(mod.reparameterize_kl_forward(*map(cp.asarray, (mu, lv, eps))),
                              ref.reparameterize_kl_forward(*args64)):
-        _close(got, expected, dtype)
+        _assert_close(got, expected, dtype)
     gkl = rng.standard_normal(n).astype(dtype)
     for got, expected in zip(mod.reparameterize_kl_backward(*map(cp.asarray, (gy, gkl, mu, lv, eps))),
                              ref.reparameterize_kl_backward(gy64, gkl.astype(np.float64), *args64)):
-        _close(got, expected, dtype)
+        _assert_close(got, expected, dtype)
     t = (rng.random((n, fout)) < 0.5).astype(dtype)
-    _close(mod.bce_with_logits_forward(cp.asarray(mu), cp.asarray(t)),
+    _assert_close(mod.bce_with_logits_forward(cp.asarray(mu), cp.asarray(t)),
            ref.bce_with_logits_forward(args64[0], t.astype(np.float64)), dtype)
-    _close(mod.bce_with_logits_backward(cp.asarray(gy), cp.asarray(mu), cp.asarray(t)),
+    _assert_close(mod.bce_with_logits_backward(cp.asarray(gy), cp.asarray(mu), cp.asarray(t)),
            ref.bce_with_logits_backward(gy64, args64[0], t.astype(np.float64)), dtype)
 
 
@@ -169,12 +169,10 @@ def test_mixing_cpu_and_gpu_tensors_raises_device_mismatch():
 # --------------------------------------------------------------------------- training on the GPU
 
 def test_conv_vae_training_steps_on_gpu_match_cpu():
-    try:
-        from minivae.models import ConvVAE
-        from minivae.optim import Adam
-        from minivae.train import train_step
-    except ImportError as err:
-        pytest.skip(f"ConvVAE/Adam/train_step not available yet: {err}")
+    from minivae.models import ConvVAE
+    from minivae.optim import Adam
+    from minivae.train import train_step
+
     data = (np.random.default_rng(4).random((3, 16, 1, 28, 28)) < 0.3).astype(np.float32)
 
     def run(device, impl):

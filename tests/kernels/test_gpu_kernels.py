@@ -55,7 +55,7 @@ def run(impl: str, name: str, *args):
     return _to_host(fn(*[_to_dev(a) for a in args]))
 
 
-def close(actual, expected, dtype):
+def assert_close(actual, expected, dtype):
     """Equal to the reference up to rounding: tolerance relative to the largest reference entry."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape
@@ -110,21 +110,21 @@ def test_conv2d_kernels_match_reference(case, dtype, impl):
     weight = _randn(rng, (c_out, c_in) + k, dtype)
     bias = _randn(rng, (c_out,), dtype) if has_bias else None
     expected = ref.conv2d_forward(x, weight, bias, stride, padding)
-    close(run(impl, "conv2d_forward", x, weight, bias, stride, padding), expected, dtype)
+    assert_close(run(impl, "conv2d_forward", x, weight, bias, stride, padding), expected, dtype)
 
     gy = _randn(rng, expected.shape, dtype)
-    close(run(impl, "conv2d_backward_input", gy, weight, (h, w), stride, padding),
+    assert_close(run(impl, "conv2d_backward_input", gy, weight, (h, w), stride, padding),
           ref.conv2d_backward_input(gy, weight, (h, w), stride, padding), dtype)
-    close(run(impl, "conv2d_backward_weight", gy, x, k, stride, padding),
+    assert_close(run(impl, "conv2d_backward_weight", gy, x, k, stride, padding),
           ref.conv2d_backward_weight(gy, x, k, stride, padding), dtype)
-    close(run(impl, "conv2d_backward_bias", gy), ref.conv2d_backward_bias(gy), dtype)
+    assert_close(run(impl, "conv2d_backward_bias", gy), ref.conv2d_backward_bias(gy), dtype)
 
 
 def test_conv2d_forward_accepts_non_contiguous_input():
     rng = np.random.default_rng(2)
     x = np.asfortranarray(_randn(rng, (1, 2, 5, 4), np.float64))
     weight = _randn(rng, (2, 2, 3, 3), np.float64)[:, :, ::-1, :]  # negative strides
-    close(run("numba", "conv2d_forward", x, weight, None, (1, 1), (1, 1)),
+    assert_close(run("numba", "conv2d_forward", x, weight, None, (1, 1), (1, 1)),
           ref.conv2d_forward(x, weight, None, (1, 1), (1, 1)), np.float64)
 
 
@@ -149,12 +149,12 @@ def test_conv_transpose2d_kernels_match_reference(case, dtype, impl):
     bias = _randn(rng, (c_out,), dtype) if has_bias else None
     expected = ref.conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding)
     got = run(impl, "conv_transpose2d_forward", x, weight, bias, stride, padding, output_padding)
-    close(got, expected, dtype)
+    assert_close(got, expected, dtype)
 
     gy = _randn(rng, expected.shape, dtype)
-    close(run(impl, "conv_transpose2d_backward_input", gy, weight, stride, padding),
+    assert_close(run(impl, "conv_transpose2d_backward_input", gy, weight, stride, padding),
           ref.conv_transpose2d_backward_input(gy, weight, stride, padding), dtype)
-    close(run(impl, "conv_transpose2d_backward_weight", gy, x, k, stride, padding),
+    assert_close(run(impl, "conv_transpose2d_backward_weight", gy, x, k, stride, padding),
           ref.conv_transpose2d_backward_weight(gy, x, k, stride, padding), dtype)
 
 
@@ -173,11 +173,11 @@ def test_dense_kernels_match_reference(case, dtype, impl):
     x = _randn(rng, (n, fin), dtype)
     weight = _randn(rng, (fout, fin), dtype)
     bias = _randn(rng, (fout,), dtype) if has_bias else None
-    close(run(impl, "dense_forward", x, weight, bias), ref.dense_forward(x, weight, bias), dtype)
+    assert_close(run(impl, "dense_forward", x, weight, bias), ref.dense_forward(x, weight, bias), dtype)
 
     gy = _randn(rng, (fout, n), dtype).T  # a transposed (non-contiguous) view, as autograd may pass
     for got, expected in zip(run(impl, "dense_backward", gy, x, weight), ref.dense_backward(gy, x, weight)):
-        close(got, expected, dtype)
+        assert_close(got, expected, dtype)
 
 
 # --------------------------------------------------------------------------- reparameterize + KL, BCE
@@ -191,13 +191,13 @@ def test_reparameterize_kl_kernels_match_reference(dtype, impl):
     eps = _randn(rng, (4, 3), dtype)
     z, kl = run(impl, "reparameterize_kl_forward", mu, logvar, eps)
     z_ref, kl_ref = ref.reparameterize_kl_forward(mu, logvar, eps)
-    close(z, z_ref, dtype)
-    close(kl, kl_ref, dtype)
+    assert_close(z, z_ref, dtype)
+    assert_close(kl, kl_ref, dtype)
 
     gz, gkl = _randn(rng, (4, 3), dtype), _randn(rng, (4,), dtype)
     got = run(impl, "reparameterize_kl_backward", gz, gkl, mu, logvar, eps)
     for g, e in zip(got, ref.reparameterize_kl_backward(gz, gkl, mu, logvar, eps)):
-        close(g, e, dtype)
+        assert_close(g, e, dtype)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -210,10 +210,10 @@ def test_bce_with_logits_kernels_match_reference_and_stay_finite(dtype, impl):
     target[1, 0, 0, 0] = 0.3  # soft targets too
     loss = run(impl, "bce_with_logits_forward", logits, target)
     assert np.isfinite(loss).all()
-    close(loss, ref.bce_with_logits_forward(logits, target), dtype)
+    assert_close(loss, ref.bce_with_logits_forward(logits, target), dtype)
 
     gy = _randn(rng, logits.shape, dtype)
-    close(run(impl, "bce_with_logits_backward", gy, logits, target),
+    assert_close(run(impl, "bce_with_logits_backward", gy, logits, target),
           ref.bce_with_logits_backward(gy, logits, target), dtype)
 
 
