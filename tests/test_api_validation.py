@@ -281,3 +281,32 @@ def test_train_batch_size_zero_exits_1(tmp_path, capsys):
                  "--out", str(tmp_path), "--no-figures", "--no-progress"]) == 1
     assert capsys.readouterr().err == "minivae train: error: batch_size must be a positive integer, got 0\n"
     assert not (tmp_path / "checkpoint.npz").exists()
+
+
+@pytest.mark.parametrize("bad", ["x", None, True, 2.5])
+def test_dataloader_rejects_non_integer_batch_sizes(bad):
+    import numpy as np
+
+    from minivae.data import DataLoader
+
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        DataLoader(np.zeros((4, 1)), batch_size=bad)
+
+
+@pytest.mark.parametrize("bad", [None, "text", {"a": 1}])
+def test_tensor_rejects_non_numeric_data(bad):
+    import minivae as mv
+
+    with pytest.raises(TypeError, match="Tensor needs numeric data"):
+        mv.Tensor(bad)
+
+
+def test_adam_state_does_not_load_into_sgd():
+    import numpy as np
+
+    from minivae.nn import Parameter
+    from minivae.optim import SGD, Adam
+
+    p = Parameter(np.zeros(3))
+    with pytest.raises(ValueError, match="state dict of another optimizer"):
+        SGD([p], lr=0.1).load_state_dict(Adam([p]).state_dict())

@@ -144,10 +144,11 @@ def test_state_dict_is_a_host_copy():
 
 def test_load_state_dict_mismatch():
     opt = Adam([nn.Parameter(np.ones(2))])
+    hyper = opt.state_dict()["hyper"]
     with pytest.raises(ValueError, match="optimizer state has 2 parameters, this optimizer has 1"):
-        opt.load_state_dict({"hyper": {}, "step_count": 0, "state": [{}, {}]})
+        opt.load_state_dict({"hyper": hyper, "step_count": 0, "state": [{}, {}]})
     with pytest.raises(ValueError, match=r"state 'm' of parameter 0 has shape \(3,\), the parameter has \(2,\)"):
-        opt.load_state_dict({"hyper": {}, "step_count": 1, "state": [{"m": np.zeros(3), "v": np.zeros(3)}]})
+        opt.load_state_dict({"hyper": hyper, "step_count": 1, "state": [{"m": np.zeros(3), "v": np.zeros(3)}]})
 
 
 def test_invalid_hyper_parameters():

@@ -43,6 +43,9 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
+        if self.data.dtype.kind not in "biuf":
+            raise TypeError(f"Tensor needs numeric data (bool, int or float), got dtype {self.data.dtype} "
+                            f"from {type(data).__name__}")
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)

@@ -31,7 +31,7 @@ class DataLoader:
         lengths = {len(a) for a in arrays}
         if len(lengths) != 1:
             raise ValueError(f"arrays must have the same length, got {[len(a) for a in arrays]}")
-        if int(batch_size) != batch_size or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.arrays = arrays
         self.n = lengths.pop()

@@ -59,6 +59,9 @@ class Optimizer:
         missing = [k for k in ("hyper", "step_count", "state") if k not in state]
         if missing:
             raise ValueError(f"not an optimizer state dict: missing keys {missing}")
+        if set(state["hyper"]) != set(self.defaults):
+            raise ValueError(f"state dict of another optimizer: hyper-parameters {sorted(state['hyper'])}, "
+                             f"{type(self).__name__} has {sorted(self.defaults)}")
         if len(state["state"]) != len(self.params):
             raise ValueError(f"optimizer state has {len(state['state'])} parameters, this optimizer has "
                              f"{len(self.params)}")
