@@ -190,11 +190,14 @@ def main(argv=None) -> int:
             print(f"# {impl}: failed\n{res.stderr[-3000:]}")
             continue
         results[impl] = json.loads(res.stdout.strip().splitlines()[-1])
-    torch_s = results.get("torch", {}).get("epoch_s")
+    # each row is compared with PyTorch on the same device: CPU rows with "torch", GPU rows with "torch@cuda"
+    torch_s = {dev: results.get(name, {}).get("epoch_s") for dev, name in (("cpu", "torch"), ("gpu", "torch@cuda"))}
     print(f"\n{'implementation':22s} {'s/epoch':>9s} {'examples/s':>11s} {'peak RSS MiB':>13s} {'/torch':>7s} "
           f"{'warm-up s':>10s} {'last loss':>10s}")
+    print("# /torch: seconds per epoch over PyTorch's on the same device (CPU rows: torch, GPU rows: torch@cuda)")
     for impl, r in results.items():
-        ratio = f"{r['epoch_s'] / torch_s:.2f}" if torch_s else "-"
+        base = torch_s["gpu" if ("@gpu" in impl or impl == "torch@cuda") else "cpu"]
+        ratio = f"{r['epoch_s'] / base:.2f}" if base else "-"
         print(f"{impl:22s} {r['epoch_s']:9.2f} {r['examples'] / r['epoch_s']:11.0f} {r['peak_rss_mib']:13.0f} "
               f"{ratio:>7s} {r['warmup_s']:10.2f} {r['last_loss']:10.2f}")
     if args.json:
