@@ -123,27 +123,44 @@ def _kernels(dtype_name: str, tile: int, rblock: int):
     @cuda.jit
     def conv_gather(gy, w, bias, has_bias, sh, sw, ph, pw, gx):
         # gx[n,c,h,u] = b[c] + sum over (o,p,q) with h = i*sh + p - ph, u = j*sw + q - pw of w[o,c,p,q] gy[n,o,i,j]
+        # Threads walk each (n, c) plane in stride-phase-major order: all (h, u) with h % sh == a and
+        # u % sw == b come together, so the threads of a warp share one set of taps (p = a + ph mod sh,
+        # stepping by sh) and do not diverge, and neighbouring threads read neighbouring gy columns.
         idx = cuda.grid(1)
         n_, c_, h_in, w_in = gx.shape
         if idx >= n_ * c_ * h_in * w_in:
             return
-        u = idx % w_in
-        t = idx // w_in
-        h = t % h_in
-        t = t // h_in
+        k = idx % (h_in * w_in)
+        t = idx // (h_in * w_in)
         c = t % c_
         n = t // c_
+        a = 0
+        b = 0
+        found = False
+        for pa in range(sh):
+            rows = (h_in - pa + sh - 1) // sh
+            for pb in range(sw):
+                cols = (w_in - pb + sw - 1) // sw
+                if not found:
+                    if k < rows * cols:
+                        a = pa
+                        b = pb
+                        found = True
+                    else:
+                        k -= rows * cols
+        rows = (h_in - a + sh - 1) // sh
+        cols = (w_in - b + sw - 1) // sw
+        h = a + (k // cols) * sh
+        u = b + (k % cols) * sw
         o_, ho, wo = gy.shape[1], gy.shape[2], gy.shape[3]
         kh, kw = w.shape[2], w.shape[3]
         acc = bias[c] if has_bias else zero
-        for p in range(kh):
-            ti = h + ph - p
-            if ti >= 0 and ti % sh == 0 and ti // sh < ho:
-                i = ti // sh
-                for q in range(kw):
-                    tj = u + pw - q
-                    if tj >= 0 and tj % sw == 0 and tj // sw < wo:
-                        j = tj // sw
+        for p in range((a + ph) % sh, kh, sh):
+            i = (h + ph - p) // sh
+            if h + ph - p >= 0 and i < ho:
+                for q in range((b + pw) % sw, kw, sw):
+                    j = (u + pw - q) // sw
+                    if u + pw - q >= 0 and j < wo:
                         for o in range(o_):
                             acc += w[o, c, p, q] * gy[n, o, i, j]
         gx[n, c, h, u] = acc
