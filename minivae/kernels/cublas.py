@@ -1,6 +1,6 @@
 """A second GPU implementation ("cupy"): CuPy's own library paths, to compare the numba-cuda kernels with.
 
-* dense: ``x @ W.T`` by CuPy's matmul (cuBLAS GEMM), bias added in place.
+* dense: reference.py's ``x @ W.T`` (+ bias), which on CuPy arrays is CuPy's matmul (cuBLAS GEMM).
 * convolutions: the im2col formulation of :mod:`minivae.kernels.reference` run on CuPy arrays, i.e. a
   strided window view contracted by ``tensordot`` (one cuBLAS GEMM) and col2im as one strided add per
   kernel tap; the functions are reference.py's own, re-exported.
@@ -18,7 +18,8 @@ from minivae.backend import get_array_module, is_gpu_array
 from minivae.kernels import reference as _ref
 from minivae.kernels.reference import (  # noqa: F401  (re-exported: the cuBLAS path on CuPy arrays)
     conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    conv_transpose2d_backward_input, conv_transpose2d_backward_weight, conv_transpose2d_forward,
+    conv_transpose2d_backward_input, conv_transpose2d_backward_weight, conv_transpose2d_forward, dense_backward,
+    dense_forward,
 )
 
 __all__ = [
@@ -27,23 +28,6 @@ __all__ = [
     "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
     "bce_with_logits_forward", "bce_with_logits_backward",
 ]
-
-
-def dense_forward(x, weight, bias):
-    """``y = x @ weight.T + bias`` (cuBLAS GEMM on CuPy arrays).
-
-    Args: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None.
-    Returns: ``(N, out_features)`` in the input dtype.
-    """
-    y = x @ weight.T
-    if bias is not None:
-        y += bias
-    return y
-
-
-def dense_backward(grad_output, x, weight):
-    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))`` (two cuBLAS GEMMs and a reduction)."""
-    return grad_output @ weight, grad_output.T @ x, grad_output.sum(axis=0)
 
 
 @functools.lru_cache(maxsize=None)
