@@ -45,12 +45,11 @@ from typing import Callable
 import numpy as np
 
 from minivae.autograd.function import Function
-from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
-from minivae.backend import get_array_module
 
-# the module, not the function of the same name that minivae.autograd re-exports
+# the modules, not the functions of the same names that minivae.autograd re-exports
 _gc = importlib.import_module("minivae.autograd.gradcheck")
+_fd = importlib.import_module("minivae.autograd.finite_diff")
 
 __all__ = ["OpCase", "OpCheckResult", "CASES", "op_names", "cases", "check_op", "check_case", "check_all",
            "format_table"]
@@ -131,60 +130,26 @@ def _resolve(op, op_kwargs) -> Callable:
     return (lambda *xs: target(*xs, **kwargs)) if kwargs else target
 
 
-def _rel(abs_err, analytic, numeric, atol) -> float:
-    scale = np.maximum(np.abs(analytic), np.abs(numeric))
-    mask = scale > atol
-    return float((abs_err[mask] / scale[mask]).max()) if mask.any() else 0.0
-
-
-def _full_errors(fn, tensors, checked, eps, atol, rtol, names):
-    """(max abs error, max rel error, failure message or "") over the full Jacobians."""
-    idx = [i for i, c in enumerate(checked) if c]
-    pairs = _gc.jacobians(fn, tensors, checked, eps)
-    max_abs, max_rel, message, worst = 0.0, 0.0, "", -math.inf
-    for (a, numeric), i in zip(pairs, idx):
-        err = np.abs(a - numeric)
-        err = np.where(np.isfinite(a) & np.isfinite(numeric), err, np.inf)
-        if err.size:
-            max_abs = max(max_abs, float(err.max()))
-            max_rel = max(max_rel, _rel(err, a, numeric, atol))
-            excess = err - (atol + rtol * np.abs(numeric))
-            if excess.max() > 0 and excess.max() > worst:
-                worst = float(excess.max())
-                r, c = np.unravel_index(int(np.argmax(excess)), excess.shape)
-                where = np.unravel_index(c, tensors[i].shape)
-                message = (f"input {i} ({names[i]}): worst element d out[{r}] / d x{_gc.index_text(where)}: "
-                           f"analytic={a[r, c]:.8g} numeric={numeric[r, c]:.8g} (|diff|={err[r, c]:.3g}, "
-                           f"atol={atol}, rtol={rtol})")
-    return max_abs, max_rel, message
-
-
-def _fast_errors(fn, tensors, checked, eps, atol, rtol, names, n_directions, rng, proj, grads):
-    """(max abs error, max rel error, failure message or "") over random projections ``proj . J u``."""
-    xp = get_array_module(tensors[0].data)
-    idx = [i for i, c in enumerate(checked) if c]
-    max_abs, max_rel, message, worst = 0.0, 0.0, "", -math.inf
-    for _ in range(n_directions):
-        for k, i in enumerate(idx):
-            u = xp.asarray(rng.standard_normal(tensors[i].shape))
-            u /= max(float(xp.sqrt((u * u).sum())), 1e-12)
-            a = float((grads[k] * u).sum())
-            n = _gc._numeric_along(fn, tensors, i, u, proj, eps)
-            err = abs(a - n) if math.isfinite(a) and math.isfinite(n) else math.inf
-            max_abs = max(max_abs, err)
-            max_rel = max(max_rel, _rel(np.array([err]), np.array([a]), np.array([n]), atol))
-            excess = err - (atol + rtol * abs(n))
-            if excess > 0 and excess > worst:
-                worst = excess
-                message = (f"input {i} ({names[i]}) along a random direction: analytic={a:.8g} "
-                           f"numeric={n:.8g} (|diff|={err:.3g}, atol={atol}, rtol={rtol})")
-    return max_abs, max_rel, message
+def _message(report, names, atol, rtol) -> str:
+    """The failure as ``input i (name): worst element d out[r] / d x[...]: analytic=... numeric=...``."""
+    if report.passed:
+        return ""
+    if report.worst is not None and len(report.worst[1]) > 1:
+        i, (r, *where), a, n = report.worst
+        return (f"input {i} ({names[i]}): worst element d out[{r}] / d x{_gc.index_text(where)}: "
+                f"analytic={a:.8g} numeric={n:.8g} (|diff|={abs(a - n):.3g}, atol={atol}, rtol={rtol})")
+    text = report.message
+    for prefix in ("gradcheck failed for ", "gradgradcheck failed for ", "gradcheck: ", "gradgradcheck: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
 
 
 def check_op(op, inputs, *, op_kwargs: dict | None = None, name: str | None = None, settings: str | None = None,
              eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, fast: bool = False,
-             n_directions: int = 4, seed: int = 0, names=None) -> OpCheckResult:
-    """Check the backward of one op against central finite differences and measure the errors.
+             n_directions: int = 4, seed: int = 0, names=None, order: int = 1,
+             forward_ad: bool = False) -> OpCheckResult:
+    """Check the derivatives of one op against central finite differences and measure the errors.
 
     Args:
         op: a name in :mod:`minivae.functional` ("conv2d"), a :class:`~minivae.autograd.function.Function`
@@ -195,52 +160,41 @@ def check_op(op, inputs, *, op_kwargs: dict | None = None, name: str | None = No
         op_kwargs: keyword arguments passed to the op (e.g. ``{"stride": 2}``).
         name, settings: what the result and the table call the op (default: its name; op_kwargs as text).
         eps: finite-difference step. atol, rtol: the pass rule ``|a - n| <= atol + rtol |n|``.
-        fast: compare ``n_directions`` random projections ``v . J u`` per checked input (``v`` over the
-            outputs, ``u`` a unit vector over the input) instead of the whole Jacobian.
+        fast: compare ``n_directions`` random projections ``v . J u`` instead of whole Jacobians.
+        order: 1 checks the VJPs (backward), 2 the second derivatives (:func:`minivae.gradgradcheck`).
+        forward_ad: check the JVPs (forward mode) instead of the VJPs, and in fast mode the adjoint identity.
         seed: seeds the random projections. names: optional input names for the message.
     Returns:
-        :class:`OpCheckResult`. An exception raised by the op is reported as a failure (its type and
-        message in ``message``), not raised.
+        :class:`OpCheckResult` (the measurement of :func:`minivae.autograd.gradcheck.measure`). An exception
+        raised by the op is reported as a failure (its type and message in ``message``), not raised.
     Raises:
-        ValueError: unknown op name, or no input to check. TypeError: ``op`` is not an op.
+        ValueError: unknown op name, bad order, or no input to check. TypeError: ``op`` is not an op.
     """
+    if order not in (1, 2):
+        raise ValueError(f"check_op: order must be 1 or 2, got {order}")
     fn = _resolve(op, op_kwargs)
     label = name or _op_name(op)
     if settings is None:
         settings = ", ".join(f"{k}={v}" for k, v in (op_kwargs or {}).items())
-    tensors, checked = _gc._prepare(inputs)  # raises ValueError when nothing is checked
+    tensors, _ = _fd.prepare(inputs)  # raises ValueError when nothing is checked
     shapes = tuple(tuple(t.shape) for t in tensors)
     names = list(names) if names is not None else [f"arg {i}" for i in range(len(tensors))]
     mode = "fast" if fast else "full"
-
-    def result(max_abs, max_rel, message):
-        return OpCheckResult(op=label, settings=settings, shapes=shapes, mode=mode, max_abs_error=max_abs,
-                             max_rel_error=max_rel, passed=not message, message=message)
-
     try:
-        rng = np.random.default_rng(seed)
-        with no_grad():
-            outs = _gc._outputs(fn, tensors)
-        xp = get_array_module(outs[0].data)
-        n_out = sum(o.size for o in outs)
-        proj = xp.asarray(rng.standard_normal(n_out))
-        seeds, start = [], 0
-        for o in outs:
-            seeds.append(proj[start:start + o.size].reshape(o.shape))
-            start += o.size
-        g1 = _gc._vjp(fn, tensors, checked, seeds)
-        g2 = _gc._vjp(fn, tensors, checked, seeds)
-        for k, (a, b) in enumerate(zip(g1, g2)):
-            if not bool((a == b).all()):
-                return result(math.nan, math.nan, f"backward is not reentrant: two backward passes gave "
-                                                  f"different gradients for checked input {k}")
-        if fast:
-            errors = _fast_errors(fn, tensors, checked, eps, atol, rtol, names, n_directions, rng, proj, g1)
+        if order == 2:
+            report = _gc.gradgradcheck(fn, tensors, eps=eps, atol=atol, rtol=rtol, fast_mode=fast,
+                                       n_directions=n_directions, seed=seed, names=names, report=True)
         else:
-            errors = _full_errors(fn, tensors, checked, eps, atol, rtol, names)
-        return result(*errors)
+            report = _gc.measure(fn, tensors, eps=eps, atol=atol, rtol=rtol, fast_mode=fast,
+                                 n_directions=n_directions, seed=seed, names=names,
+                                 check_backward=not forward_ad, check_forward_ad=forward_ad)
+        message = _message(report, names, atol, rtol)
+        return OpCheckResult(op=label, settings=settings, shapes=shapes, mode=mode,
+                             max_abs_error=report.max_abs_error, max_rel_error=report.max_rel_error,
+                             passed=report.passed, message=message)
     except Exception as err:  # an op that raises fails its check; the table says why
-        return result(math.nan, math.nan, f"{type(err).__name__}: {err}")
+        return OpCheckResult(op=label, settings=settings, shapes=shapes, mode=mode, max_abs_error=math.nan,
+                             max_rel_error=math.nan, passed=False, message=f"{type(err).__name__}: {err}")
 
 
 def _case_rng(seed: int, case: OpCase) -> np.random.Generator:

@@ -17,7 +17,7 @@ def test_hook_on_a_leaf_sees_the_analytic_gradient_and_scaling_changes_grad():
     seen = []
 
     def double(g):
-        seen.append(g.copy())
+        seen.append(g.data.copy())
         return 2.0 * g
 
     x.register_hook(double)
@@ -39,8 +39,8 @@ def test_hook_returning_none_leaves_the_gradient_unchanged():
 def test_hooks_run_in_registration_order_each_seeing_the_previous_result():
     x = _leaf([1.0, 2.0])
     seen = []
-    x.register_hook(lambda g: (seen.append(("first", g.copy())), g + 1.0)[1])
-    x.register_hook(lambda g: (seen.append(("second", g.copy())), g * 10.0)[1])
+    x.register_hook(lambda g: (seen.append(("first", g.data.copy())), g + 1.0)[1])
+    x.register_hook(lambda g: (seen.append(("second", g.data.copy())), g * 10.0)[1])
     F.sum(x * 3.0).backward()
     assert [name for name, _ in seen] == ["first", "second"]
     np.testing.assert_allclose(seen[1][1], [4.0, 4.0])
@@ -51,7 +51,7 @@ def test_hook_on_an_intermediate_changes_the_gradient_flowing_to_the_leaves():
     x = _leaf([1.0, 2.0, 3.0])
     y = x * x  # dy/dx = 2x
     seen = []
-    y.register_hook(lambda g: (seen.append(g.copy()), 0.5 * g)[1])
+    y.register_hook(lambda g: (seen.append(g.data.copy()), 0.5 * g)[1])
     F.sum(F.exp(y)).backward()
     np.testing.assert_allclose(seen[0], np.exp(x.data ** 2))  # dL/dy
     np.testing.assert_allclose(x.grad.data, 0.5 * np.exp(x.data ** 2) * 2 * x.data)
@@ -69,7 +69,7 @@ def test_hook_on_the_root_sees_the_seed():
     x = _leaf([1.0, 2.0])
     loss = F.sum(x * x)
     seen = []
-    loss.register_hook(lambda g: (seen.append(g.copy()), 3.0 * g)[1])
+    loss.register_hook(lambda g: (seen.append(g.data.copy()), 3.0 * g)[1])
     loss.backward()
     assert seen[0].shape == () and float(seen[0]) == 1.0
     np.testing.assert_allclose(x.grad.data, 3.0 * 2 * x.data)
@@ -123,7 +123,7 @@ def test_hook_on_an_intermediate_used_twice_runs_once_with_the_accumulated_gradi
     x = _leaf([1.0, -2.0])
     y = x * 2.0
     seen = []
-    y.register_hook(lambda g: seen.append(g.copy()))
+    y.register_hook(lambda g: seen.append(g.data.copy()))
     y.retain_grad()
     F.sum(y * y + y).backward()  # dL/dy = 2y + 1, arriving along two paths
     assert len(seen) == 1
@@ -135,7 +135,7 @@ def test_hook_on_an_intermediate_used_twice_runs_once_with_the_accumulated_gradi
 def test_hook_on_a_leaf_used_twice_runs_once_with_the_accumulated_gradient():
     x = _leaf([1.0, 2.0])
     seen = []
-    x.register_hook(lambda g: seen.append(g.copy()))
+    x.register_hook(lambda g: seen.append(g.data.copy()))
     F.sum(x * x).backward()  # x enters Mul twice: dL/dx = 2x
     assert len(seen) == 1
     np.testing.assert_allclose(seen[0], 2 * x.data)
@@ -161,7 +161,7 @@ def test_hook_on_one_output_of_a_multi_output_op():
     x = _leaf(np.arange(6.0).reshape(3, 2))
     top, rest = F.split(x, [1, 2], axis=0)
     seen = []
-    rest.register_hook(lambda g: (seen.append(g.copy()), -g)[1])
+    rest.register_hook(lambda g: (seen.append(g.data.copy()), -g)[1])
     (F.sum(top * 2.0) + F.sum(rest)).backward()
     np.testing.assert_allclose(seen[0], np.ones((2, 2)))
     np.testing.assert_allclose(x.grad.data, [[2.0, 2.0], [-1.0, -1.0], [-1.0, -1.0]])

@@ -1,240 +1,274 @@
-"""Finite-difference gradient checks in float64 with central differences.
+"""Finite-difference derivative checks in float64 with central differences: one measuring routine,
+:func:`measure`, behind :func:`gradcheck` (raises on failure), :func:`gradgradcheck` (second derivatives) and
+:mod:`minivae.opcheck` (tabulates).
 
-Two modes, as PyTorch's ``torch.autograd.gradcheck``:
+Modes, as PyTorch's ``torch.autograd.gradcheck``:
 
-* full (default): the whole Jacobian of every output w.r.t. every checked input, numerically (one pair of
-  forward calls per input element) and analytically (one backward per output element); for small inputs.
-* fast (``fast_mode=True``): along random directions, as PyTorch's fast mode and Chainer's
-  ``check_backward``: with random unit vectors ``u`` (inputs) and ``v`` (outputs), compare
-  ``v . J u`` from backward with ``(v . f(x + eps u) - v . f(x - eps u)) / (2 eps)``. On failure it falls
-  back to an element-by-element comparison to name the worst element.
+* full (default): whole Jacobians. Reverse mode row by row (one backward per output element), forward mode
+  column by column (one JVP per input element, with ``check_forward_ad``), central differences column by column.
+* fast (``fast_mode=True``): along random directions (PyTorch's fast mode, Chainer's ``check_backward``): with
+  unit vectors ``u`` over the inputs and ``v`` over the outputs, compare ``v . J u`` from backward (``(J^T v) . u``),
+  from forward mode (``v . (J u)``) and from ``(v . f(x + eps u) - v . f(x - eps u)) / (2 eps)``; forward and
+  reverse mode must also satisfy the adjoint identity ``<v, J u> = <J^T v, u>``. On failure it falls back to the
+  full Jacobian of that input to name the worst element. Fast mode can pass a Jacobian that is wrong where a
+  random projection does not look: use full mode for small ops.
 
-Both also check that backward is reentrant (two backward passes give bitwise-equal gradients).
+Every check first verifies that backward is reentrant (two backward passes give bitwise-equal gradients) and that
+the inputs and outputs hold no NaN. Pass rule for every compared number: ``|a - n| <= atol + rtol |n|``.
 """
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 
+from minivae.autograd import finite_diff as fd
 from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
 
+__all__ = ["GradcheckError", "CheckReport", "measure", "gradcheck", "gradgradcheck", "index_text"]
+
 
 class GradcheckError(AssertionError):
-    """A gradient check failed; the message names the input, the worst element and both values."""
+    """A derivative check failed; the message names the input, the worst element and both values."""
 
 
-def _prepare(inputs):
-    """float64 copies of the inputs; which of them are checked (floating and requiring grad)."""
-    tensors, checked = [], []
-    for x in inputs:
-        data = x.data if isinstance(x, Tensor) else x
-        wants = x.requires_grad if isinstance(x, Tensor) else True
-        xp = get_array_module(data)
-        data = xp.asarray(data)
-        if data.dtype.kind == "f":
-            data = data.astype(np.float64, copy=True)
-            tensors.append(Tensor(data, requires_grad=wants))
-            checked.append(wants)
-        else:
-            tensors.append(Tensor(data))
-            checked.append(False)
-    if not any(checked):
-        raise ValueError("gradcheck: no floating-point input requires grad, nothing to check")
-    return tensors, checked
+@dataclass(frozen=True)
+class CheckReport:
+    """What :func:`measure` found.
 
+    Attributes:
+        mode: "full" or "fast".
+        max_abs_error: largest ``|analytic - numeric|`` over the compared numbers (nan when the check could not run).
+        max_rel_error: largest ``|a - n| / max(|a|, |n|)`` over the numbers whose magnitude exceeds atol.
+        passed: every number within ``atol + rtol |numeric|``, backward reentrant, no NaN.
+        message: why it failed (input, worst element, both values), "" when it passed.
+        worst: ``(input index, element index tuple, analytic, numeric)`` of the worst number, or None.
+    """
 
-def _outputs(fn, tensors):
-    out = fn(*tensors)
-    out = out if isinstance(out, (tuple, list)) else (out,)
-    out = tuple(o for o in out if isinstance(o, Tensor))
-    if not out:
-        raise TypeError("gradcheck: fn must return a Tensor or a tuple of Tensors")
-    for o in out:
-        if o.dtype.kind != "f":
-            raise TypeError(f"gradcheck: outputs must be floating point, got {o.dtype}")
-    return out
-
-
-def _flat_outputs(fn, tensors):
-    with no_grad():
-        outs = _outputs(fn, tensors)
-    xp = get_array_module(outs[0].data)
-    return xp.concatenate([o.data.astype(np.float64).ravel() for o in outs])
-
-
-def _vjp(fn, tensors, checked, seeds):
-    """Gradients of ``sum_k <seed_k, out_k>`` w.r.t. the checked inputs (one fresh forward + backward)."""
-    for t in tensors:
-        t.grad = None
-    outs = _outputs(fn, tensors)
-    total = None
-    for o, s in zip(outs, seeds):
-        term = (o * Tensor(s)).sum()
-        total = term if total is None else total + term
-    if total.requires_grad:
-        total.backward()
-    xp = get_array_module(tensors[0].data)
-    return [(t.grad.data if t.grad is not None else xp.zeros(t.shape)) for t, c in zip(tensors, checked) if c]
-
-
-def _numeric_along(fn, tensors, i, direction, proj, eps):
-    """``(proj . f(x_i + eps d) - proj . f(x_i - eps d)) / (2 eps)`` with the other inputs fixed."""
-    x = tensors[i].data
-    orig = x.copy()
-    x += eps * direction
-    plus = _flat_outputs(fn, tensors)
-    x[...] = orig - eps * direction
-    minus = _flat_outputs(fn, tensors)
-    x[...] = orig
-    return float(((plus - minus) * proj).sum() / (2 * eps))
-
-
-def _fail(message, raise_exception):
-    if raise_exception:
-        raise GradcheckError(message)
-    return False
-
-
-def _compare(name, index, analytic, numeric, atol, rtol):
-    """Return a failure message for the worst element of ``analytic`` vs ``numeric``, or None."""
-    analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
-    excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-    if not np.isfinite(analytic).all():
-        excess = np.where(np.isfinite(analytic), excess, np.inf)
-    if analytic.size == 0 or excess.max() <= 0:
-        return None
-    flat = int(np.argmax(excess))
-    where = np.unravel_index(flat, analytic.shape)
-    return (f"gradcheck failed for input {index} ({name}): worst element {index_text(where)} "
-            f"analytic={analytic[where]:.8g} numeric={numeric[where]:.8g} "
-            f"(|diff|={abs(analytic[where] - numeric[where]):.3g}, atol={atol}, rtol={rtol})")
+    mode: str
+    max_abs_error: float
+    max_rel_error: float
+    passed: bool
+    message: str = ""
+    worst: tuple | None = None
 
 
 def index_text(where) -> str:
     return "[" + ", ".join(str(int(i)) for i in where) + "]"
 
 
+class _Tally:
+    """Running maxima of the errors and the number that exceeds its tolerance by the most."""
+
+    def __init__(self, atol, rtol, label):
+        self.atol, self.rtol, self.label = atol, rtol, label
+        self.max_abs = self.max_rel = 0.0
+        self.excess, self.message, self.worst = -math.inf, "", None
+
+    def add(self, analytic, numeric, describe, what="analytic"):
+        """Compare arrays; ``describe(flat_index) -> (input index, name, where-text, element index)``."""
+        a, n = np.asarray(analytic, np.float64).ravel(), np.asarray(numeric, np.float64).ravel()
+        if a.size == 0:
+            return
+        err = np.where(np.isfinite(a) & np.isfinite(n), np.abs(a - n), np.inf)
+        self.max_abs = max(self.max_abs, float(err.max()))
+        scale = np.maximum(np.abs(a), np.abs(n))
+        mask = scale > self.atol
+        if mask.any():
+            self.max_rel = max(self.max_rel, float((err[mask] / scale[mask]).max()))
+        excess = err - (self.atol + self.rtol * np.abs(n))
+        k = int(np.argmax(excess))
+        if excess[k] > 0 and excess[k] > self.excess:
+            self.excess = float(excess[k])
+            i, name, where, element = describe(k)
+            self.worst = (i, element, float(a[k]), float(n[k]))
+            self.message = (f"{self.label} failed for input {i} ({name}): worst element {where} {what}={a[k]:.8g} "
+                            f"numeric={n[k]:.8g} (|diff|={err[k]:.3g}, atol={self.atol}, rtol={self.rtol})")
+
+    def report(self, mode):
+        return CheckReport(mode, self.max_abs, self.max_rel, not self.message, self.message, self.worst)
+
+
+def _failed(mode, message) -> CheckReport:
+    return CheckReport(mode, math.nan, math.nan, False, message)
+
+
+def measure(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, fast_mode: bool = False,
+            n_directions: int = 2, seed: int = 0, names=None, check_backward: bool = True,
+            check_forward_ad: bool = False, label: str = "gradcheck") -> CheckReport:
+    """Measure how far the derivatives of ``fn`` are from central finite differences (see the module docstring).
+
+    Args as :func:`gradcheck`; ``label`` starts the failure message. Returns a :class:`CheckReport`.
+    Raises ValueError for bad arguments or nothing to check; TypeError for outputs that are not floating Tensors.
+    """
+    if not eps > 0:
+        raise ValueError(f"{label}: eps must be > 0, got {eps}")
+    if atol < 0 or rtol < 0:
+        raise ValueError(f"{label}: atol and rtol must be >= 0, got atol={atol}, rtol={rtol}")
+    for k, x in enumerate(inputs):
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype) != np.float64:
+            warnings.warn(f"{label}: input {k} is {dtype}, not float64; it is checked in a float64 copy, but the "
+                          "op's float32 path is not what is measured", UserWarning, stacklevel=3)
+    mode = "fast" if fast_mode else "full"
+    tensors, checked = fd.prepare(inputs)
+    names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
+    with no_grad():
+        outs = fd.outputs(fn, tensors)
+    xp = get_array_module(outs[0].data)
+    if any(bool(xp.isnan(t.data).any()) for t in tensors if t.dtype.kind == "f") or \
+            any(bool(xp.isnan(o.data).any()) for o in outs):
+        return _failed(mode, f"{label}: NaN in the inputs or outputs: derivatives can't be compared there")
+    rng = np.random.default_rng(seed)
+    idx = [i for i, c in enumerate(checked) if c]
+    proj = xp.asarray(rng.standard_normal(sum(o.size for o in outs)))
+    grads = None
+    if check_backward:
+        grads = fd.vjp(fn, tensors, checked, fd.split_like(proj, outs))
+        again = fd.vjp(fn, tensors, checked, fd.split_like(proj, outs))
+        for k, (a, b) in enumerate(zip(grads, again)):
+            if not bool((a == b).all()):
+                return _failed(mode, f"{label}: backward is not reentrant: two backward passes gave different "
+                                     f"gradients for checked input {idx[k]}")
+    tally = _Tally(atol, rtol, label)
+    if fast_mode:
+        for _ in range(n_directions):
+            dirs = []
+            for i in idx:
+                u = xp.asarray(rng.standard_normal(tensors[i].shape))
+                dirs.append(u / max(float(xp.sqrt((u * u).sum())), 1e-12))
+            numeric = sum(float((fd.central_difference(fn, tensors, i, u, eps) * proj).sum())
+                          for i, u in zip(idx, dirs))
+            along = lambda k, what: (idx[0], names[idx[0]], f"along a random direction ({what})", ())  # noqa: E731
+            reverse = None
+            if check_backward:
+                reverse = sum(float((g * u).sum()) for g, u in zip(grads, dirs))
+                tally.add([reverse], [numeric], lambda k: along(k, "reverse mode"))
+            if check_forward_ad:
+                forward = float((fd.jvp(fn, tensors, checked, dirs) * proj).sum())
+                tally.add([forward], [numeric], lambda k: along(k, "forward mode"))
+                if reverse is not None:
+                    tally.add([forward], [reverse], lambda k: along(k, "adjoint identity <v, Ju> vs <J^T v, u>"),
+                              what="forward")
+        if tally.message and check_backward:  # name the worst element of the full Jacobian
+            full = measure(fn, inputs, eps=eps, atol=atol, rtol=rtol, names=names, label=label,
+                           check_backward=check_backward, check_forward_ad=check_forward_ad)
+            if full.message:
+                return CheckReport(mode, tally.max_abs, tally.max_rel, False, full.message, full.worst)
+        return tally.report(mode)
+    n_out = sum(o.size for o in outs)
+    for k, i in enumerate(idx):
+        shape = tensors[i].shape
+        numeric = np.empty((n_out, tensors[i].size))
+        for c in range(tensors[i].size):
+            numeric[:, c] = fd.host(fd.central_difference(fn, tensors, i, c, eps))
+
+        def describe(flat, i=i, shape=shape):
+            r, c = divmod(flat, max(int(np.prod(shape, dtype=np.int64)), 1))
+            where = np.unravel_index(c, shape)
+            return i, names[i], "[output " + str(r) + (", " if where else "") + index_text(where)[1:], (r,) + where
+        if check_backward:
+            analytic = np.empty_like(numeric)
+            for r, seeds in fd.one_hot_rows(outs, xp):
+                analytic[r] = fd.host(fd.vjp(fn, tensors, checked, seeds)[k]).ravel()
+            tally.add(analytic, numeric, describe)
+        if check_forward_ad:
+            forward = np.empty_like(numeric)
+            for c in range(tensors[i].size):
+                dirs = [xp.zeros(tensors[j].shape) for j in idx]
+                dirs[k].reshape(-1)[c] = 1.0
+                forward[:, c] = fd.host(fd.jvp(fn, tensors, checked, dirs))
+            tally.add(forward, numeric, describe, what="forward")
+    return tally.report(mode)
+
+
+def _raise_or_false(report: CheckReport, raise_exception: bool) -> bool:
+    if report.passed:
+        return True
+    if raise_exception:
+        raise GradcheckError(report.message)
+    return False
+
+
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, fast_mode: bool = False,
-              n_directions: int = 2, seed: int = 0, raise_exception: bool = True, names=None) -> bool:
-    """Check the backward of ``fn`` against central finite differences, in float64.
+              n_directions: int = 2, seed: int = 0, raise_exception: bool = True, names=None,
+              check_forward_ad: bool = False, check_backward_ad: bool = True) -> bool:
+    """Check the derivatives of ``fn`` against central finite differences, in float64.
 
     Args:
         fn: callable taking Tensors and returning a Tensor or a tuple of Tensors.
-        inputs: Tensors or arrays. Floating ones are copied to float64; Tensors with
-            ``requires_grad=False`` (and all non-floating inputs) are held fixed; arrays are checked.
-        eps: finite-difference step. atol, rtol: pass if ``|analytic - numeric| <= atol + rtol * |numeric|``.
+        inputs: Tensors or arrays. Floating ones are copied to float64 (a warning says so for other dtypes);
+            Tensors with ``requires_grad=False`` (and all non-floating inputs) are held fixed; arrays are checked.
+        eps: finite-difference step (> 0). atol, rtol (>= 0): pass if ``|analytic - numeric| <= atol + rtol |numeric|``.
         fast_mode: compare along ``n_directions`` random projections instead of the full Jacobian.
+        check_forward_ad: also check every JVP (forward mode) against the finite differences and, in fast mode,
+            the adjoint identity between forward and reverse mode. check_backward_ad: check the VJPs (default).
         names: optional names of the inputs for the error message.
     Returns:
         True if the check passes (False on failure when ``raise_exception=False``).
     Raises:
-        GradcheckError (an AssertionError) naming the input and the worst element (index, analytic,
-        numeric); or, if backward is not reentrant, saying so.
+        GradcheckError (an AssertionError) naming the input, the worst element and both values; or saying that
+        backward is not reentrant, or that the inputs or outputs hold NaN. ValueError: ``eps <= 0``, negative
+        tolerances, nothing to check.
     """
-    tensors, checked = _prepare(inputs)
-    names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
-    rng = np.random.default_rng(seed)
-    with no_grad():
-        outs = _outputs(fn, tensors)
-    xp = get_array_module(outs[0].data)
-    shapes = [o.shape for o in outs]
-    sizes = [int(np.prod(s)) for s in shapes]
-
-    def unflatten(flat):
-        parts, start = [], 0
-        for s, n in zip(shapes, sizes):
-            parts.append(flat[start:start + n].reshape(s))
-            start += n
-        return parts
-
-    # reentrancy: the same backward twice must give bitwise-equal results
-    proj = xp.asarray(rng.standard_normal(sum(sizes)))
-    g1 = _vjp(fn, tensors, checked, unflatten(proj))
-    g2 = _vjp(fn, tensors, checked, unflatten(proj))
-    for k, (a, b) in enumerate(zip(g1, g2)):
-        if not bool((a == b).all()):
-            return _fail(f"gradcheck: backward is not reentrant: two backward passes gave different "
-                         f"gradients for checked input {k}", raise_exception)
-
-    checked_idx = [i for i, c in enumerate(checked) if c]
-    if fast_mode:
-        grads = g1
-        for _ in range(n_directions):
-            total_analytic, total_numeric = 0.0, 0.0
-            for k, i in enumerate(checked_idx):
-                u = xp.asarray(rng.standard_normal(tensors[i].shape))
-                u /= max(float(xp.sqrt((u * u).sum())), 1e-12)
-                total_analytic = float((grads[k] * u).sum())
-                total_numeric = _numeric_along(fn, tensors, i, u, proj, eps)
-                ok = abs(total_analytic - total_numeric) <= atol + rtol * abs(total_numeric)
-                if not ok:  # find the worst element of this input
-                    numeric = _numeric_gradient(fn, tensors, i, proj, eps, xp)
-                    msg = _compare(names[i], i, _host(grads[k]), numeric, atol, rtol)
-                    return _fail(msg or (f"gradcheck failed for input {i} ({names[i]}) along a random direction: "
-                                         f"analytic={total_analytic:.8g} numeric={total_numeric:.8g}"),
-                                 raise_exception)
-        return True
-
-    # full Jacobian: rows by backward (one per output element), columns by finite differences
-    for (analytic, numeric), i in zip(jacobians(fn, tensors, checked, eps), checked_idx):
-        shape = (analytic.shape[0],) + tensors[i].shape
-        msg = _compare(names[i], i, analytic.reshape(shape), numeric.reshape(shape), atol, rtol)
-        if msg:
-            return _fail(msg.replace("worst element [", "worst element [output ", 1), raise_exception)
-    return True
+    report = measure(fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, n_directions=n_directions,
+                     seed=seed, names=names, check_backward=check_backward_ad, check_forward_ad=check_forward_ad)
+    return _raise_or_false(report, raise_exception)
 
 
-def _central_difference(fn, tensors, i, c, eps):
-    """``(f(x_i + eps e_c) - f(x_i - eps e_c)) / (2 eps)``: all outputs flattened, element c of input i moved."""
-    flat = tensors[i].data.reshape(-1)
-    orig = float(flat[c])
-    flat[c] = orig + eps
-    plus = _flat_outputs(fn, tensors)
-    flat[c] = orig - eps
-    minus = _flat_outputs(fn, tensors)
-    flat[c] = orig
-    return (plus - minus) / (2 * eps)
+def second_order_function(fn, n_inputs: int, checked: list):
+    """``g(*inputs, *grad_outputs) = autograd.grad(fn(*inputs), checked inputs, grad_outputs, create_graph=True)``:
+    the function whose first derivatives are ``fn``'s second derivatives (PyTorch's gradgradcheck construction)."""
+    from minivae.autograd.engine import grad
+
+    def g(*args):
+        xs, vs = args[:n_inputs], args[n_inputs:]
+        outs = fd.outputs(fn, xs)
+        wrt = [x for x, c in zip(xs, checked) if c]
+        live = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+        if not live:
+            return tuple(x * 0.0 for x in wrt)
+        grads = grad([o for o, _ in live], wrt, grad_outputs=[v for _, v in live], create_graph=True,
+                     allow_unused=True)
+        return tuple(x * 0.0 if gx is None else gx for x, gx in zip(wrt, grads))
+
+    return g
 
 
-def jacobians(fn, tensors, checked, eps: float = 1e-6) -> list:
-    """Analytic and numeric Jacobians ``(n_outputs, n_elements)`` (host float64) of each checked input.
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  fast_mode: bool = False, n_directions: int = 2, seed: int = 0, raise_exception: bool = True,
+                  names=None, report: bool = False):
+    """Check second derivatives: the backward of ``fn``'s backward (built with ``create_graph=True``) against
+    central differences of the first derivatives, in float64 (PyTorch's ``gradgradcheck``).
 
-    Row r of every analytic Jacobian comes from one backward with a one-hot output gradient; column c of a
-    numeric one from central differences on element c. ``tensors`` are float64 Tensors (see ``_prepare``).
+    The checked function is ``(inputs, v) -> J_fn(inputs)^T v``; ``v`` (``grad_outputs``, random normal by
+    default, drawn from ``seed``) is checked too, so both the Hessian-vector terms and the VJP's linearity in
+    ``v`` are compared. Full mode compares the whole Jacobian of that function.
+
+    Args: as :func:`gradcheck`; ``grad_outputs``: arrays or Tensors of the outputs' shapes (held fixed when they
+        are Tensors without ``requires_grad``). ``report=True`` returns the :class:`CheckReport` instead.
+    Returns: True on success (False with ``raise_exception=False``), or the report.
+    Raises: GradcheckError naming the input (``grad_output k`` for the v's), the worst element and both values.
     """
+    tensors, checked = fd.prepare(inputs)
     with no_grad():
-        outs = _outputs(fn, tensors)
-    xp = get_array_module(outs[0].data)
-    shapes = [o.shape for o in outs]
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
-    n_out = sum(sizes)
-    idx = [i for i, c in enumerate(checked) if c]
-    analytic = [np.empty((n_out, tensors[i].size)) for i in idx]
-    for r in range(n_out):
-        onehot = xp.zeros(n_out)
-        onehot[r] = 1.0
-        seeds, start = [], 0
-        for shape, n in zip(shapes, sizes):
-            seeds.append(onehot[start:start + n].reshape(shape))
-            start += n
-        for k, g in enumerate(_vjp(fn, tensors, checked, seeds)):
-            analytic[k][r] = _host(g).ravel()
-    result = []
-    for k, i in enumerate(idx):
-        numeric = np.empty_like(analytic[k])
-        for c in range(tensors[i].size):
-            numeric[:, c] = _host(_central_difference(fn, tensors, i, c, eps))
-        result.append((analytic[k], numeric))
-    return result
-
-
-def _numeric_gradient(fn, tensors, i, proj, eps, xp):
-    """Element-by-element finite-difference gradient of ``proj . f`` w.r.t. input ``i``."""
-    x = tensors[i].data
-    return np.array([float((_central_difference(fn, tensors, i, c, eps) * proj).sum())
-                     for c in range(x.size)]).reshape(x.shape)
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+        outs = fd.outputs(fn, tensors)
+    if grad_outputs is None:
+        rng = np.random.default_rng([seed, 1])
+        xp = get_array_module(outs[0].data)
+        grad_outputs = [xp.asarray(rng.standard_normal(o.shape)) for o in outs]
+    grad_outputs = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs]
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for {len(outs)} outputs")
+    all_inputs = [Tensor(t.data, requires_grad=c) if t.dtype.kind == "f" else t for t, c in zip(tensors, checked)]
+    all_inputs += list(grad_outputs)
+    labels = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
+    labels += [f"grad_output {k}" for k in range(len(grad_outputs))]
+    result = measure(second_order_function(fn, len(tensors), checked), all_inputs, eps=eps, atol=atol, rtol=rtol,
+                     fast_mode=fast_mode, n_directions=n_directions, seed=seed, names=labels,
+                     label="gradgradcheck")
+    return result if report else _raise_or_false(result, raise_exception)

@@ -10,7 +10,6 @@ import numbers
 import numpy as np
 
 from minivae import backend
-from minivae.autograd import function as _function
 
 
 def _as_array(data, dtype=None):
@@ -41,6 +40,24 @@ class Tensor:
 
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
 
+    # class-level defaults: a tensor made by an op (``_make``) sets only ``data`` and ``requires_grad``
+    grad = None
+    _ctx = None  # the Function that produced this tensor (None for leaves)
+    _output_index = 0
+    _hooks: tuple | list = ()
+    _retain_grad = False
+    _fw_tangent = None  # (level, tangent Tensor) inside ``forward_ad.dual_level``
+
+    @classmethod
+    def _make(cls, data, requires_grad: bool = False) -> Tensor:
+        """A Tensor around an array an op produced (no checks, no copy; NumPy scalars become 0-d arrays)."""
+        t = object.__new__(cls)
+        if isinstance(data, np.generic):
+            data = np.asarray(data)
+        t.data = data
+        t.requires_grad = requires_grad
+        return t
+
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
         if self.data.dtype.kind not in "biuf":
@@ -49,11 +66,6 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
-        self.grad: Tensor | None = None
-        self._ctx = None  # the Function that produced this tensor (None for leaves)
-        self._output_index = 0
-        self._hooks: list = []
-        self._retain_grad = False
 
     # ------------------------------------------------------------------ array-like attributes
     @property
@@ -99,6 +111,18 @@ class Tensor:
         """The data as a NumPy array (copied from the GPU when needed)."""
         return backend.to_device(self.data, backend.CPU)
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` gives ``t.data`` (CPU tensors only, as PyTorch's; no graph is kept).
+
+        Raises TypeError for a GPU tensor: copy it with ``.numpy()`` or ``.to("cpu")`` first.
+        """
+        if self.device != backend.CPU:
+            raise TypeError("can't convert a GPU tensor to a NumPy array: use t.numpy() or t.to('cpu') "
+                            "to copy it to the host first")
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
     def item(self) -> float:
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
@@ -117,14 +141,6 @@ class Tensor:
             return self
         return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
 
-    def astype(self, dtype) -> Tensor:
-        from minivae.ops.elementwise import cast
-
-        return cast(self, dtype)
-
-    float = lambda self: self.astype(np.float32)  # noqa: E731
-    double = lambda self: self.astype(np.float64)  # noqa: E731
-
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
@@ -136,62 +152,73 @@ class Tensor:
         self.grad = None
 
     def register_hook(self, hook) -> None:
-        """Call ``hook(grad) -> grad or None`` with this tensor's gradient (an array) during backward;
-        a returned array replaces the gradient, as in PyTorch."""
+        """Call ``hook(grad) -> Tensor or None`` with this tensor's gradient (a Tensor of its shape) during
+        backward; a returned Tensor replaces the gradient, as in PyTorch. With ``create_graph=True`` the
+        gradient carries a graph and what the hook computes is differentiated too.
+
+        Raises RuntimeError on a tensor that does not require grad.
+        """
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if not isinstance(self._hooks, list):
+            self._hooks = []
         self._hooks.append(hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep theirs)."""
         self._retain_grad = True
 
-    def _apply_hooks(self, grad):
+    def _apply_hooks(self, grad: Tensor, keep_graph: bool) -> Tensor:
         for hook in self._hooks:
             out = hook(grad)
             if out is not None:
-                if tuple(out.shape) != tuple(grad.shape) or out.dtype != grad.dtype:
+                if not isinstance(out, Tensor):
+                    out = Tensor(out)
+                if out.shape != grad.shape or out.dtype != grad.dtype:
                     raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
-                                       f"{tuple(out.shape)} and dtype {out.dtype}; expected {tuple(grad.shape)} "
-                                       f"and {grad.dtype}")
+                                       f"{out.shape} and dtype {out.dtype}; expected {grad.shape} and {grad.dtype}")
                 grad = out
         if self._retain_grad and self._ctx is not None:
-            self.grad = Tensor(grad.copy()) if self.grad is None else Tensor(self.grad.data + grad)
+            self._store_grad(grad, keep_graph)
         return grad
 
-    def _accumulate_grad(self, grad) -> None:
-        grad = self._apply_hooks(grad)
-        if not self.requires_grad:
-            return
-        self.grad = Tensor(grad.copy()) if self.grad is None else Tensor(self.grad.data + grad)
+    def _store_grad(self, grad: Tensor, keep_graph: bool) -> None:
+        """``.grad += grad``: a detached copy unless ``keep_graph`` (``create_graph=True``)."""
+        if not keep_graph:
+            grad = Tensor._make(grad.data.copy())
+        self.grad = grad if self.grad is None else (self.grad + grad if keep_graph else
+                                                    Tensor._make(self.grad.data + grad.data))
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
             grad: gradient of some scalar w.r.t. this tensor (array or Tensor of its shape); may be
                 omitted only for a tensor with one element (then it is 1).
-            retain_graph: keep the saved arrays so that backward can run through the graph again.
+            retain_graph: keep the saved tensors so that backward can run through the graph again
+                (default: ``create_graph``).
+            create_graph: record the backward pass itself, so that ``.grad`` can be differentiated again
+                (Hessian-vector products, gradient penalties); costs memory and time.
         Raises:
             RuntimeError: the tensor does not require grad; a non-scalar tensor without ``grad``;
-                a second backward through a freed graph.
+                a second backward through a freed graph; ``create_graph=True`` under ``no_grad``.
             ValueError: ``grad`` has the wrong shape.
         """
+        from minivae.autograd import engine
+
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and has no grad_fn: "
                                "create the inputs with requires_grad=True")
-        xp = backend.get_array_module(self.data)
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this tensor "
                                    f"has shape {self.shape}: call backward(grad) with a gradient of that shape")
-            grad = xp.ones(self.shape, dtype=self.dtype)
         else:
-            grad = _as_array(grad)
-            if tuple(grad.shape) != self.shape:
-                raise ValueError(f"backward(grad): grad has shape {tuple(grad.shape)}, expected {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
-        _function.backward(self, grad, retain_graph=retain_graph)
+            g = grad.data if isinstance(grad, Tensor) else _as_array(grad)
+            if tuple(g.shape) != self.shape:
+                raise ValueError(f"backward(grad): grad has shape {tuple(g.shape)}, expected {self.shape}")
+        engine.backward((self,), None if grad is None else (grad,), retain_graph=retain_graph,
+                        create_graph=create_graph)
 
 
 def as_tensor(x, dtype=None) -> Tensor:

@@ -60,9 +60,10 @@ class TraceRecord:
 
 
 def _norm(a) -> float | None:
-    """L2 norm of an array in float64 (None for None)."""
+    """L2 norm of an array or Tensor in float64 (None for None)."""
     if a is None:
         return None
+    a = getattr(a, "data", a)
     if isinstance(a, np.ndarray) or np.isscalar(a):
         return float(np.sqrt(np.sum(np.square(np.asarray(a, dtype=np.float64)))))
     flat = a.astype("float64").ravel()  # CuPy: reduce on the device, copy one number back
@@ -72,6 +73,7 @@ def _norm(a) -> float | None:
 def _synchronize(arrays) -> None:
     """Wait for the GPU when any of ``arrays`` is a CuPy array (so that the clock reads finished work)."""
     for a in arrays:
+        a = getattr(a, "data", a)
         if a is not None and not isinstance(a, np.ndarray) and hasattr(a, "device") and hasattr(a, "get"):
             import cupy
 

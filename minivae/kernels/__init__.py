@@ -18,10 +18,14 @@ Users choose one with :func:`use`, as a call or as a context manager::
     minivae.kernels.use("reference")            # from now on, on the CPU
     with minivae.kernels.use("numba", device="cpu"):
         ...
+
+The selection is context-local and is bound to the graph: a node's backward runs on the kernels its forward
+ran on (see :func:`selection` and :class:`bound`).
 """
 from __future__ import annotations
 
 import importlib
+from contextvars import ContextVar
 from types import ModuleType
 
 from minivae.backend import CPU, GPU, check_device_name
@@ -45,11 +49,19 @@ _MODULES: dict[tuple[str, str], str] = {
 }
 
 _DEFAULTS = {CPU: "numba", GPU: "numba"}
-_selected: dict[str, str] = {}
+
+#: The selection in force: a tuple of (device, implementation name) pairs, context-local as grad mode is
+#: thread-local. Each graph node keeps the selection its forward ran under (:func:`selection`), and the
+#: backward engine runs that node's backward under it (:func:`bound`), so backward and every higher-order
+#: backward use the implementation the forward used, whatever is selected by then.
+_SELECTION: ContextVar[tuple] = ContextVar("minivae_kernel_selection", default=())
 
 
 def register(device: str, name: str, module_path: str) -> None:
-    """Register another implementation (a module defining every kernel in :data:`KERNELS`)."""
+    """Register another implementation (a module defining every kernel in :data:`KERNELS`).
+
+    Select it afterwards with ``use(name, device=device)``. Raises ValueError for an unknown device.
+    """
     _MODULES[(check_device_name(device), name)] = module_path
 
 
@@ -58,14 +70,26 @@ def implementations(device: str | None = None) -> list[str]:
     return sorted({name for (d, name) in _MODULES if device is None or d == device})
 
 
+def selection() -> tuple:
+    """The current selection as an opaque, hashable snapshot (what a graph node keeps)."""
+    return _SELECTION.get()
+
+
+def _selected_name(device: str, snapshot: tuple) -> str:
+    for d, name in snapshot:
+        if d == device:
+            return name
+    return _DEFAULTS[device]
+
+
 def current(device: str = CPU) -> str:
-    """The implementation name in use on ``device``."""
-    return _selected.get(check_device_name(device), _DEFAULTS[device])
+    """The implementation name in use on ``device`` in this context."""
+    return _selected_name(check_device_name(device), _SELECTION.get())
 
 
 def module(device: str = CPU, name: str | None = None) -> ModuleType:
     """The module of implementation ``name`` (default: the current one) on ``device``."""
-    name = name or current(device)
+    name = name or _selected_name(device, _SELECTION.get())
     try:
         path = _MODULES[(device, name)]
     except KeyError:
@@ -77,7 +101,7 @@ def module(device: str = CPU, name: str | None = None) -> ModuleType:
 
 
 def get(kernel: str, device: str = CPU):
-    """The function implementing ``kernel`` on ``device`` with the current implementation.
+    """The function implementing ``kernel`` on ``device`` with the implementation selected in this context.
 
     Raises:
         KeyError: unknown kernel name. ValueError: unknown implementation.
@@ -87,8 +111,30 @@ def get(kernel: str, device: str = CPU):
     return getattr(module(device), kernel)
 
 
+class bound:
+    """``with bound(snapshot):`` run code under a selection taken earlier by :func:`selection` (the
+    backward engine uses it to run each node's backward on the kernels its forward used)."""
+
+    __slots__ = ("snapshot", "_token")
+
+    def __init__(self, snapshot: tuple):
+        self.snapshot = snapshot
+
+    def __enter__(self):
+        self._token = _SELECTION.set(self.snapshot)
+        return self
+
+    def __exit__(self, *exc):
+        _SELECTION.reset(self._token)
+        return False
+
+
 class use:
     """Select the kernel implementation for a device: ``use("reference")`` or ``with use("numba"): ...``.
+
+    The selection is context-local (a :class:`contextvars.ContextVar`): a call changes it for the current
+    thread / asyncio task; as a context manager it nests and restores the previous selection on exit. A graph
+    built under one selection keeps it: its backward runs on the same kernels even after the block ends.
 
     Args:
         name: an implementation from :func:`implementations`.
@@ -103,15 +149,15 @@ class use:
             raise ValueError(f"no kernel implementation {name!r} for device {device!r}; "
                              f"registered: {implementations(device)}")
         self.device = device
-        self._previous = _selected.get(device)
-        _selected[device] = name
+        snapshot = tuple((d, n) for d, n in _SELECTION.get() if d != device) + ((device, name),)
+        self._token = _SELECTION.set(tuple(sorted(snapshot)))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._previous is None:
-            _selected.pop(self.device, None)
-        else:
-            _selected[self.device] = self._previous
+        try:
+            _SELECTION.reset(self._token)
+        except ValueError:  # exited in another context than it was entered in: nothing to restore there
+            pass
         return False

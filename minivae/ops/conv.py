@@ -14,6 +14,9 @@ from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
 from minivae.backend import device_of
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size
+from minivae.ops.broadcast import broadcast_to
+from minivae.ops.shape import reshape
+from minivae.ops.tangents import total
 from minivae.ops.validate import check_floating, check_ndim, pair
 
 
@@ -29,12 +32,24 @@ def _check_conv_inputs(op, x, weight, bias, in_channels_axis, out_channels_axis)
         raise ValueError(f"{op}: bias must have shape ({c_out},), got {tuple(bias.shape)}")
 
 
+def _fill_padding(in_hw, out_hw, kernel_size, stride, padding) -> tuple[int, int]:
+    """The ``output_padding`` with which conv_transpose2d of an ``out_hw`` map gives back ``in_hw``: the rows and
+    columns of a conv2d input that no window reached, ``(H + 2p - k) mod s`` per axis (always < s)."""
+    return tuple((in_hw[a] + 2 * padding[a] - kernel_size[a]) % stride[a] for a in (0, 1))
+
+
+def _bias_map(b, shape) -> Tensor:
+    """A bias ``(C,)`` broadcast to an NCHW ``shape``."""
+    return broadcast_to(reshape(b, (1, shape[1], 1, 1)), shape)
+
+
 class Conv2d(Function):
     """2-D cross-correlation (what deep learning calls convolution).
 
     ``y[n,o,i,j] = b[o] + sum_{c,p,q} W[o,c,p,q] x_pad[n,c,i*s_h+p,j*s_w+q]``.
-    VJP: ``gx = conv_transpose2d(gy, W)`` (cropped/padded to x's size), ``gW[o,c,p,q] =
-    sum_{n,i,j} gy[n,o,i,j] x_pad[n,c,i*s_h+p,j*s_w+q]``, ``gb[o] = sum_{n,i,j} gy[n,o,i,j]``.
+    VJP (Dumoulin & Visin 2016, section 4): ``gx = conv_transpose2d(gy, W)`` with the output padding that gives
+    back x's size; ``gW = conv2d_weight_grad(gy, x)`` (:class:`Conv2dWeightGrad`); ``gb = sum_{n,i,j} gy``.
+    JVP (bilinear): ``dy = conv2d(dx, W) + conv2d(x, dW) + db``.
     """
 
     def forward(self, x, weight, bias=None):
@@ -43,21 +58,36 @@ class Conv2d(Function):
         if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
             raise ValueError(f"conv2d: kernel size ({kh}, {kw}) is larger than the padded input "
                              f"({x.shape[2] + 2 * ph}, {x.shape[3] + 2 * pw})")
-        self.device = device_of(x)
         self.save_for_backward(x, weight)
-        return kernels.get("conv2d_forward", self.device)(x, weight, bias, self.stride, self.padding)
+        return kernels.get("conv2d_forward", device_of(x))(x, weight, bias, self.stride, self.padding)
 
     def backward(self, gy):
-        x, weight = self.saved
-        get = lambda name: kernels.get(name, self.device)  # noqa: E731
+        x, weight = self.saved_tensors
+        need, k = self.needs_input_grad, weight.shape[2:]
         gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            gx = get("conv2d_backward_input")(gy, weight, x.shape[2:], self.stride, self.padding)
-        if self.needs_input_grad[1]:
-            gw = get("conv2d_backward_weight")(gy, x, weight.shape[2:], self.stride, self.padding)
-        if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
-            gb = get("conv2d_backward_bias")(gy)
-        return (gx, gw, gb)[: len(self.needs_input_grad)]
+        if need[0]:
+            op = _fill_padding(x.shape[2:], gy.shape[2:], k, self.stride, self.padding)
+            gx = ConvTranspose2d.apply(gy, weight, stride=self.stride, padding=self.padding, output_padding=op)
+        if need[1]:
+            gw = Conv2dWeightGrad.apply(gy, x, kernel_size=k, stride=self.stride, padding=self.padding)
+        if len(need) == 3 and need[2]:
+            gb = ConvBiasGrad.apply(gy)
+        return (gx, gw, gb)[: len(need)]
+
+    def jvp(self, dx, dw, db=None):
+        x, weight = self.saved_tensors
+        s, p = self.stride, self.padding
+        dy = total(None if dx is None else Conv2d.apply(dx, weight, stride=s, padding=p),
+                   None if dw is None else Conv2d.apply(x, dw, stride=s, padding=p))
+        if db is not None:
+            bias_term = _bias_map(db, dy.shape if dy is not None else self.output_meta_shape())
+            dy = total(dy, bias_term)
+        return dy
+
+    def output_meta_shape(self):
+        x, weight = self.saved_tensors
+        return (x.shape[0], weight.shape[0]) + tuple(
+            conv_output_size(x.shape[2 + a], weight.shape[2 + a], self.stride[a], self.padding[a]) for a in (0, 1))
 
 
 class ConvTranspose2d(Function):
@@ -65,7 +95,8 @@ class ConvTranspose2d(Function):
 
     ``y[n,o] = b[o] + sum_c sum_{i,j} x[n,c,i,j] W[c,o,p,q]`` scattered to ``(i*s_h - p_h + p, j*s_w - p_w + q)``.
     Output size ``(H-1)*s - 2*p + k + output_padding`` per axis.
-    VJP: ``gx = conv2d(gy, W)``, ``gW = conv2d weight gradient with x and gy swapped``, ``gb = sum gy``.
+    VJP: ``gx = conv2d(gy, W)``; ``gW = conv2d_weight_grad(x, gy)`` (conv2d's weight gradient with the roles of
+    input and output swapped); ``gb = sum gy``. JVP (bilinear): ``dy = convT(dx, W) + convT(x, dW) + db``.
     """
 
     def forward(self, x, weight, bias=None):
@@ -77,22 +108,78 @@ class ConvTranspose2d(Function):
         out = conv_transpose_output_hw(x.shape, weight.shape[2:], self.stride, self.padding, self.output_padding)
         if out[0] < 1 or out[1] < 1:
             raise ValueError(f"conv_transpose2d: padding {self.padding} leaves an empty output of size {out}")
-        self.device = device_of(x)
         self.save_for_backward(x, weight)
-        return kernels.get("conv_transpose2d_forward", self.device)(
+        return kernels.get("conv_transpose2d_forward", device_of(x))(
             x, weight, bias, self.stride, self.padding, self.output_padding)
 
     def backward(self, gy):
-        x, weight = self.saved
-        get = lambda name: kernels.get(name, self.device)  # noqa: E731
+        x, weight = self.saved_tensors
+        need, k = self.needs_input_grad, weight.shape[2:]
         gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            gx = get("conv_transpose2d_backward_input")(gy, weight, self.stride, self.padding)
+        if need[0]:
+            gx = Conv2d.apply(gy, weight, stride=self.stride, padding=self.padding)
+        if need[1]:
+            gw = Conv2dWeightGrad.apply(x, gy, kernel_size=k, stride=self.stride, padding=self.padding)
+        if len(need) == 3 and need[2]:
+            gb = ConvBiasGrad.apply(gy)
+        return (gx, gw, gb)[: len(need)]
+
+    def jvp(self, dx, dw, db=None):
+        x, weight = self.saved_tensors
+        kw = dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding)
+        dy = total(None if dx is None else ConvTranspose2d.apply(dx, weight, **kw),
+                   None if dw is None else ConvTranspose2d.apply(x, dw, **kw))
+        if db is not None:
+            shape = (x.shape[0], weight.shape[1]) + conv_transpose_output_hw(
+                x.shape, weight.shape[2:], self.stride, self.padding, self.output_padding)
+            dy = total(dy, _bias_map(db, shape))
+        return dy
+
+
+class Conv2dWeightGrad(Function):
+    """conv2d's weight gradient as an op: ``gW[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x_pad[n,c,i*s+p,j*s+q]``,
+    ``(C_out, C_in, kH, kW)`` from ``gy (N, C_out, H_out, W_out)`` and ``x (N, C_in, H, W)``.
+
+    It is bilinear in ``(gy, x)``. VJP for a cotangent ``u`` of gW: ``g_gy = conv2d(x, u)`` and
+    ``g_x = conv_transpose2d(gy, u)`` (cropped to x's size by the output padding). JVP:
+    ``conv2d_weight_grad(dgy, x) + conv2d_weight_grad(gy, dx)``.
+    """
+
+    def forward(self, gy, x):
+        self.save_for_backward(gy, x)
+        return kernels.get("conv2d_backward_weight", device_of(gy))(gy, x, self.kernel_size, self.stride,
+                                                                    self.padding)
+
+    def backward(self, u):
+        gy, x = self.saved_tensors
+        s, p = self.stride, self.padding
+        g_gy = Conv2d.apply(x, u, stride=s, padding=p) if self.needs_input_grad[0] else None
+        g_x = None
         if self.needs_input_grad[1]:
-            gw = get("conv_transpose2d_backward_weight")(gy, x, weight.shape[2:], self.stride, self.padding)
-        if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
-            gb = get("conv2d_backward_bias")(gy)
-        return (gx, gw, gb)[: len(self.needs_input_grad)]
+            op = _fill_padding(x.shape[2:], gy.shape[2:], self.kernel_size, s, p)
+            g_x = ConvTranspose2d.apply(gy, u, stride=s, padding=p, output_padding=op)
+        return g_gy, g_x
+
+    def jvp(self, d_gy, dx):
+        gy, x = self.saved_tensors
+        kw = dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return total(None if d_gy is None else Conv2dWeightGrad.apply(d_gy, x, **kw),
+                     None if dx is None else Conv2dWeightGrad.apply(gy, dx, **kw))
+
+
+class ConvBiasGrad(Function):
+    """The bias gradient of both convolutions as an op: ``gb[c] = sum_{n,h,w} gy[n,c,h,w]``. VJP: ``u``
+    broadcast back over N, H, W; JVP: the op on the tangent (linear)."""
+
+    def forward(self, gy):
+        self.in_shape = gy.shape
+        return kernels.get("conv2d_backward_bias", device_of(gy))(gy)
+
+    def backward(self, u):
+        return _bias_map(u, self.in_shape)
+
+    def jvp(self, d_gy):
+        return ConvBiasGrad.apply(d_gy)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
@@ -132,5 +219,6 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return ConvTranspose2d.apply(*args, stride=stride, padding=padding, output_padding=output_padding)
 
 
-__all__ = ["conv2d", "conv_transpose2d", "Conv2d", "ConvTranspose2d", "conv_output_size",
+__all__ = ["conv2d", "conv_transpose2d", "Conv2d", "ConvTranspose2d", "Conv2dWeightGrad", "ConvBiasGrad",
+           "conv_output_size",
            "conv_transpose_output_size"]

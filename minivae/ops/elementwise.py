@@ -1,6 +1,7 @@
 """Elementwise arithmetic with broadcasting: + - * / ** neg exp log, and dtype casts.
 
-Each VJP is one line; broadcasting is undone by :func:`sum_to`.
+Each VJP is one line written with these same ops (so it can be differentiated again); broadcasting is
+undone by :func:`sum_to`. Each JVP is the product rule on the tangents (None = zero tangent).
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import get_array_module
-from minivae.ops.broadcast import sum_to
+from minivae.ops.broadcast import broadcast_to, sum_to
+from minivae.ops.tangents import total
 
 
 def _scalar_dtype(scalar, dtype):
@@ -27,14 +29,19 @@ def _scalar_dtype(scalar, dtype):
 def _operands(a, b):
     """Tensors for a binary op; a Python scalar takes the dtype of the tensor operand (no promotion)."""
     if isinstance(a, numbers.Number) and isinstance(b, Tensor):
-        a = as_tensor(get_array_module(b.data).asarray(a, dtype=_scalar_dtype(a, b.dtype)))
+        a = Tensor._make(get_array_module(b.data).asarray(a, dtype=_scalar_dtype(a, b.dtype)))
     if isinstance(b, numbers.Number) and isinstance(a, Tensor):
-        b = as_tensor(get_array_module(a.data).asarray(b, dtype=_scalar_dtype(b, a.dtype)))
+        b = Tensor._make(get_array_module(a.data).asarray(b, dtype=_scalar_dtype(b, a.dtype)))
     return a, b
 
 
+def _full(t, shape):
+    """A tangent of an operand, broadcast to the output's shape (None stays None)."""
+    return t if t is None or t.shape == shape else broadcast_to(t, shape)
+
+
 class Add(Function):
-    """``y = a + b``; ``ga = sum_to(gy)``, ``gb = sum_to(gy)``."""
+    """``y = a + b``; VJP ``ga = sum_to(gy)``, ``gb = sum_to(gy)``; JVP ``dy = da + db``."""
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
@@ -43,9 +50,15 @@ class Add(Function):
     def backward(self, gy):
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
 
+    def jvp(self, da, db):
+        return _full(total(da, db), self.out_shape())
+
+    def out_shape(self):
+        return np.broadcast_shapes(*self.shapes)
+
 
 class Sub(Function):
-    """``y = a - b``; ``ga = gy``, ``gb = -gy`` (each summed to its input's shape)."""
+    """``y = a - b``; VJP ``ga = gy``, ``gb = -gy`` (each summed to its input's shape); JVP ``dy = da - db``."""
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
@@ -54,37 +67,52 @@ class Sub(Function):
     def backward(self, gy):
         return sum_to(gy, self.shapes[0]), sum_to(-gy, self.shapes[1])
 
+    def jvp(self, da, db):
+        shape = np.broadcast_shapes(*self.shapes)
+        return _full(total(da, None if db is None else -db), shape)
+
 
 class Mul(Function):
-    """``y = a * b``; ``ga = gy * b``, ``gb = gy * a``."""
+    """``y = a * b``; VJP ``ga = gy * b``, ``gb = gy * a``; JVP ``dy = da * b + a * db``."""
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a * b
 
     def backward(self, gy):
-        a, b = self.saved
+        a, b = self.saved_tensors
         ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def jvp(self, da, db):
+        a, b = self.saved_tensors
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        return _full(total(None if da is None else da * b, None if db is None else a * db), shape)
+
 
 class Div(Function):
-    """``y = a / b``; ``ga = gy / b``, ``gb = -gy * a / b**2``."""
+    """``y = a / b``; VJP ``ga = gy / b``, ``gb = -gy * a / b**2``; JVP ``dy = (da - y * db) / b``."""
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return a / b
+        y = a / b
+        self.save_for_backward(a, b, y)
+        return y
 
     def backward(self, gy):
-        a, b = self.saved
+        a, b, _ = self.saved_tensors
         ga = sum_to(gy / b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def jvp(self, da, db):
+        a, b, y = self.saved_tensors
+        return _full(total(da, None if db is None else -(y * db)) / b, y.shape)
+
 
 class Pow(Function):
-    """``y = a ** b``; ``ga = gy * b * a**(b-1)``, ``gb = gy * y * log(a)`` (needs a > 0)."""
+    """``y = a ** b``; VJP ``ga = gy * b * a**(b-1)``, ``gb = gy * y * log(a)`` (needs a > 0);
+    JVP ``dy = da * b * a**(b-1) + db * y * log(a)``."""
 
     def forward(self, a, b):
         y = a ** b
@@ -92,15 +120,19 @@ class Pow(Function):
         return y
 
     def backward(self, gy):
-        a, b, y = self.saved
-        xp = get_array_module(a)
+        a, b, y = self.saved_tensors
         ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(gy * y * xp.log(a), b.shape) if self.needs_input_grad[1] else None
+        gb = sum_to(gy * y * log(a), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+    def jvp(self, da, db):
+        a, b, y = self.saved_tensors
+        return _full(total(None if da is None else da * b * a ** (b - 1),
+                           None if db is None else db * y * log(a)), y.shape)
 
 
 class Neg(Function):
-    """``y = -x``; ``gx = -gy``."""
+    """``y = -x``; VJP ``gx = -gy``; JVP ``dy = -dx``."""
 
     def forward(self, x):
         return -x
@@ -108,9 +140,12 @@ class Neg(Function):
     def backward(self, gy):
         return -gy
 
+    def jvp(self, dx):
+        return -dx
+
 
 class Exp(Function):
-    """``y = exp(x)``; ``gx = gy * y``."""
+    """``y = exp(x)``; VJP ``gx = gy * y``; JVP ``dy = dx * y``."""
 
     def forward(self, x):
         y = get_array_module(x).exp(x)
@@ -118,31 +153,42 @@ class Exp(Function):
         return y
 
     def backward(self, gy):
-        (y,) = self.saved
+        (y,) = self.saved_tensors
         return gy * y
+
+    def jvp(self, dx):
+        (y,) = self.saved_tensors
+        return dx * y
 
 
 class Log(Function):
-    """``y = log(x)`` (natural); ``gx = gy / x``."""
+    """``y = log(x)`` (natural); VJP ``gx = gy / x``; JVP ``dy = dx / x``."""
 
     def forward(self, x):
         self.save_for_backward(x)
         return get_array_module(x).log(x)
 
     def backward(self, gy):
-        (x,) = self.saved
+        (x,) = self.saved_tensors
         return gy / x
+
+    def jvp(self, dx):
+        (x,) = self.saved_tensors
+        return dx / x
 
 
 class Cast(Function):
-    """``y = x.astype(dtype)``; ``gx = gy.astype(x.dtype)``."""
+    """``y = x.astype(dtype)``; VJP ``gx = gy.astype(x.dtype)``; JVP ``dy = dx.astype(dtype)``."""
 
     def forward(self, x):
         self.in_dtype = x.dtype
         return x.astype(self.dtype)
 
     def backward(self, gy):
-        return gy.astype(self.in_dtype)
+        return cast(gy, self.in_dtype)
+
+    def jvp(self, dx):
+        return cast(dx, self.dtype)
 
 
 def add(a, b) -> Tensor:
@@ -178,4 +224,8 @@ def log(x) -> Tensor:
 
 
 def cast(x, dtype) -> Tensor:
-    return Cast.apply(x, dtype=dtype)
+    """``x`` converted to ``dtype`` (differentiable: the gradient is converted back)."""
+    return Cast.apply(x, dtype=np.dtype(dtype))
+
+
+__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "cast", "as_tensor"]

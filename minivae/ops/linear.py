@@ -1,17 +1,26 @@
-"""Dense layer op: ``linear(x, weight, bias)`` on the selected ``dense_*`` kernels."""
+"""Dense layer op: ``linear(x, weight, bias)`` on the selected ``dense_*`` kernels.
+
+The backward kernel is an op of its own (:class:`LinearBackward`), whose VJP is written with ``linear`` and
+``matmul``, so a backward through a dense layer can be differentiated again.
+"""
 from __future__ import annotations
 
 from minivae import kernels
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
 from minivae.backend import device_of
+from minivae.ops.broadcast import broadcast_to
+from minivae.ops.matmul import matmul
+from minivae.ops.shape import swap_last
+from minivae.ops.tangents import total
 from minivae.ops.validate import check_floating, check_ndim
 
 
 class Linear(Function):
     """``y = x @ W^T + b`` with x ``(N, in_features)``, W ``(out_features, in_features)``, b ``(out_features,)``.
 
-    VJP: ``gx = gy @ W``, ``gW = gy^T @ x``, ``gb = sum_n gy``.
+    VJP: ``(gx, gW, gb) = (gy @ W, gy^T @ x, sum_n gy)``, one ``dense_backward`` kernel (:class:`LinearBackward`).
+    JVP (bilinear): ``dy = dx @ W^T + x @ dW^T + db``.
     """
 
     def forward(self, x, weight, bias=None):
@@ -23,14 +32,48 @@ class Linear(Function):
                              f"expects in_features={weight.shape[1]}")
         if bias is not None and bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-        self.device = device_of(x)
         self.save_for_backward(x, weight)
-        return kernels.get("dense_forward", self.device)(x, weight, bias)
+        return kernels.get("dense_forward", device_of(x))(x, weight, bias)
 
     def backward(self, gy):
-        x, weight = self.saved
-        gx, gw, gb = kernels.get("dense_backward", self.device)(gy, x, weight)
-        return (gx, gw) if len(self.needs_input_grad) == 2 else (gx, gw, gb)
+        x, weight = self.saved_tensors
+        gx, gw, gb = LinearBackward.apply(gy, x, weight)
+        return (gx, gw) if len(self.inputs) == 2 else (gx, gw, gb)
+
+    def jvp(self, dx, dw, db=None):
+        x, weight = self.saved_tensors
+        out = (x.shape[0], weight.shape[0])
+        return total(None if dx is None else linear(dx, weight),
+                     None if dw is None else linear(x, dw),
+                     None if db is None else broadcast_to(db, out))
+
+
+class LinearBackward(Function):
+    """The dense backward kernel as an op: ``(gx, gW, gb) = (gy @ W, gy^T @ x, sum_n gy)``.
+
+    VJP, for cotangents ``(u_x, u_W, u_b)``: ``g_gy = u_x @ W^T + x @ u_W^T + u_b``, ``g_x = gy @ u_W``,
+    ``g_W = gy^T @ u_x``. JVP (bilinear in ``gy`` and ``(x, W)``): the op on ``dgy`` plus
+    ``(gy @ dW, gy^T @ dx, 0)``.
+    """
+
+    def forward(self, gy, x, weight):
+        self.save_for_backward(gy, x, weight)
+        return kernels.get("dense_backward", device_of(gy))(gy, x, weight)
+
+    def backward(self, u_x, u_w, u_b):
+        gy, x, weight = self.saved_tensors
+        need = self.needs_input_grad
+        g_gy = linear(u_x, weight, u_b) + linear(x, u_w) if need[0] else None
+        g_x = matmul(gy, u_w) if need[1] else None
+        g_w = matmul(swap_last(gy), u_x) if need[2] else None
+        return g_gy, g_x, g_w
+
+    def jvp(self, d_gy, dx, dw):
+        gy, x, weight = self.saved_tensors
+        gx, gw, gb = LinearBackward.apply(d_gy, x, weight) if d_gy is not None else (None, None, None)
+        gx = total(gx, None if dw is None else matmul(gy, dw))
+        gw = total(gw, None if dx is None else matmul(swap_last(gy), dx))
+        return gx, gw, gb
 
 
 def linear(x, weight, bias=None) -> Tensor:
@@ -41,3 +84,6 @@ def linear(x, weight, bias=None) -> Tensor:
     Raises: ValueError on mismatched shapes; TypeError on non-floating or mixed dtypes.
     """
     return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+
+
+__all__ = ["linear", "Linear", "LinearBackward"]

@@ -5,7 +5,9 @@ from minivae import kernels
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import device_of
+from minivae.ops.activation import sigmoid
 from minivae.ops.reduction import mean, sum
+from minivae.ops.tangents import total
 from minivae.ops.validate import check_floating, check_same_shape
 
 _REDUCTIONS = ("none", "sum", "mean")
@@ -24,20 +26,53 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 class BCEWithLogits(Function):
     """Elementwise ``l = max(x,0) - x t + log(1 + exp(-|x|))`` = ``-[t log s(x) + (1-t) log(1-s(x))]``.
 
-    VJP: ``gx = gl * (sigmoid(x) - t)``, ``gt = -gl * x``.
+    VJP: ``gx = gl * (sigmoid(x) - t)`` (the fused kernel, as the op :class:`BCEWithLogitsBackward`),
+    ``gt = -gl * x``. JVP: ``dl = (sigmoid(x) - t) dx - x dt``.
     """
 
     def forward(self, logits, target):
-        self.device = device_of(logits)
         self.save_for_backward(logits, target)
-        return kernels.get("bce_with_logits_forward", self.device)(logits, target)
+        return kernels.get("bce_with_logits_forward", device_of(logits))(logits, target)
 
     def backward(self, gy):
-        logits, target = self.saved
-        gx = kernels.get("bce_with_logits_backward", self.device)(gy, logits, target) \
-            if self.needs_input_grad[0] else None
+        logits, target = self.saved_tensors
+        gx = BCEWithLogitsBackward.apply(gy, logits, target) if self.needs_input_grad[0] else None
         gt = -gy * logits if self.needs_input_grad[1] else None
         return gx, gt
+
+    def jvp(self, dx, dt):
+        logits, target = self.saved_tensors
+        return total(None if dx is None else BCEWithLogitsBackward.apply(dx, logits, target),
+                     None if dt is None else -(logits * dt))
+
+
+class BCEWithLogitsBackward(Function):
+    """The BCE backward kernel as an op: ``gx = gy (sigmoid(x) - t)``, linear in ``gy``.
+
+    VJP for a cotangent ``u``: ``g_gy = u (sigmoid(x) - t)`` (the same kernel), ``g_x = u gy s (1 - s)``,
+    ``g_t = -u gy``. JVP: ``the op on d_gy + gy s (1 - s) dx - gy dt``.
+    """
+
+    def forward(self, gy, logits, target):
+        if gy.shape != logits.shape:
+            raise ValueError(f"bce_with_logits backward: gradient shape {gy.shape} != logits shape {logits.shape}")
+        self.save_for_backward(gy, logits, target)
+        return kernels.get("bce_with_logits_backward", device_of(logits))(gy, logits, target)
+
+    def backward(self, u):
+        gy, logits, target = self.saved_tensors
+        need = self.needs_input_grad
+        s = sigmoid(logits) if need[1] else None
+        return (BCEWithLogitsBackward.apply(u, logits, target) if need[0] else None,
+                u * gy * s * (1.0 - s) if need[1] else None,
+                -(u * gy) if need[2] else None)
+
+    def jvp(self, d_gy, dx, dt):
+        gy, logits, target = self.saved_tensors
+        s = sigmoid(logits) if dx is not None else None
+        return total(None if d_gy is None else BCEWithLogitsBackward.apply(d_gy, logits, target),
+                     None if dx is None else gy * s * (1.0 - s) * dx,
+                     None if dt is None else -(gy * dt))
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction: str = "sum") -> Tensor:
@@ -54,17 +89,21 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "sum") -> 
 
 
 class SquaredError(Function):
-    """Elementwise ``l = (x - t)^2``; VJP ``gx = 2 gl (x - t)``, ``gt = -gx``."""
+    """Elementwise ``l = (x - t)^2``; VJP ``gx = 2 gl (x - t)``, ``gt = -gx``; JVP ``dl = 2 (x - t)(dx - dt)``."""
 
     def forward(self, x, target):
+        self.save_for_backward(x, target)
         diff = x - target
-        self.save_for_backward(diff)
         return diff * diff
 
     def backward(self, gy):
-        (diff,) = self.saved
-        g = 2 * gy * diff
+        x, target = self.saved_tensors
+        g = gy * (x - target) * 2.0
         return g, -g
+
+    def jvp(self, dx, dt):
+        x, target = self.saved_tensors
+        return (x - target) * total(dx, None if dt is None else -dt) * 2.0
 
 
 def mse_loss(x, target, reduction: str = "mean") -> Tensor:

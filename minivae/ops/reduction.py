@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
-from minivae.backend import get_array_module
+from minivae.ops.broadcast import broadcast_to
+from minivae.ops.shape import reshape
 
 
 def _normalize_axis(axis, ndim):
@@ -21,7 +22,8 @@ def _normalize_axis(axis, ndim):
 
 
 class Sum(Function):
-    """``y = x.sum(axis)``; ``gx = broadcast(gy)`` back to ``x.shape``."""
+    """``y = x.sum(axis)``; VJP ``gx = broadcast_to(gy)`` back to ``x.shape`` (through the keepdims shape);
+    JVP ``dy = dx.sum(axis)`` (linear)."""
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -29,10 +31,13 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        if not self.keepdims:
-            gy = xp.expand_dims(gy, self.axes) if self.axes else gy
-        return xp.broadcast_to(gy, self.in_shape).copy()
+        if not self.keepdims and self.axes:
+            kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape))
+            gy = reshape(gy, kept)
+        return broadcast_to(gy, self.in_shape)
+
+    def jvp(self, dx):
+        return sum(dx, axis=self.axes, keepdims=self.keepdims)
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 - NumPy's name

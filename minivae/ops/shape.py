@@ -1,25 +1,33 @@
-"""Shape ops: reshape, transpose, concatenate, split, basic slicing (``x[...]``), broadcast_to."""
+"""Shape ops: reshape, transpose, concatenate, split, indexing (``x[...]``), broadcast_to.
+
+All are linear, so each JVP is the op itself applied to the tangent, and each VJP is the adjoint shape op
+(reshape back, the inverse permutation, split <-> concatenate, gather <-> scatter-add).
+"""
 from __future__ import annotations
 
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
-from minivae.ops.broadcast import sum_to
+from minivae.ops.broadcast import BroadcastTo, broadcast_to  # noqa: F401  (re-exported: a shape op too)
+from minivae.ops.tangents import or_zeros
 
 
 class Reshape(Function):
-    """``y = x.reshape(shape)``; ``gx = gy.reshape(x.shape)``."""
+    """``y = x.reshape(shape)``; VJP ``gx = gy.reshape(x.shape)``; JVP ``dy = dx.reshape(shape)``."""
 
     def forward(self, x):
         self.in_shape = x.shape
         return x.reshape(self.shape)
 
     def backward(self, gy):
-        return gy.reshape(self.in_shape)
+        return reshape(gy, self.in_shape)
+
+    def jvp(self, dx):
+        return reshape(dx, self.shape)
 
 
 class Transpose(Function):
-    """``y = x.transpose(axes)``; ``gx = gy.transpose(argsort(axes))``."""
+    """``y = x.transpose(axes)``; VJP ``gx = gy.transpose(argsort(axes))``; JVP ``dy = dx.transpose(axes)``."""
 
     def forward(self, x):
         self.perm = tuple(range(x.ndim))[::-1] if self.axes is None else tuple(a % x.ndim for a in self.axes)
@@ -31,63 +39,76 @@ class Transpose(Function):
         inverse = [0] * len(self.perm)
         for i, p in enumerate(self.perm):
             inverse[p] = i
-        return gy.transpose(inverse)
+        return Transpose.apply(gy, axes=tuple(inverse))
 
-
-class BroadcastTo(Function):
-    """``y = broadcast_to(x, shape)``; ``gx = sum_to(gy, x.shape)``."""
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        return get_array_module(x).broadcast_to(x, self.shape).copy()
-
-    def backward(self, gy):
-        return sum_to(gy, self.in_shape)
+    def jvp(self, dx):
+        return Transpose.apply(dx, axes=self.perm)
 
 
 class Concatenate(Function):
-    """``y = concatenate(xs, axis)``; each ``gx_i`` is its slice of ``gy``."""
+    """``y = concatenate(xs, axis)``; VJP: each ``gx_i`` is its slice of ``gy`` (a split); JVP: the
+    concatenation of the tangents (zeros where an input has none)."""
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
         return get_array_module(*xs).concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        bounds = list(_cumsum(self.sizes)[:-1])
-        return tuple(xp.split(gy, bounds, axis=self.axis))
+        return Split.apply(gy, bounds=_cumsum(self.sizes)[:-1], axis=self.axis)
+
+    def jvp(self, *dxs):
+        return Concatenate.apply(*(or_zeros(d, x) for d, x in zip(dxs, self.inputs)), axis=self.axis)
 
 
 class Split(Function):
     """``ys = split(x, sections, axis)`` (sections: a count or a list of sizes, as ``torch.split``);
-    ``gx = concatenate(gys, axis)``."""
+    VJP ``gx = concatenate(gys, axis)``; JVP: the split tangent."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        self.in_shape = x.shape
-        return tuple(xp.split(x, self.bounds, axis=self.axis))
+        return tuple(get_array_module(x).split(x, self.bounds, axis=self.axis))
 
     def backward(self, *gys):
-        return get_array_module(*gys).concatenate(gys, axis=self.axis)
+        return Concatenate.apply(*gys, axis=self.axis)
+
+    def jvp(self, dx):
+        return Split.apply(dx, bounds=self.bounds, axis=self.axis)
 
 
 class GetItem(Function):
-    """``y = x[index]`` (basic or integer-array indexing); ``gx`` is zero except ``gx[index] += gy``."""
+    """``y = x[index]`` (basic or integer-array indexing); VJP: ``gx`` is zero except ``gx[index] += gy``
+    (:class:`IndexAdd`); JVP ``dy = dx[index]``."""
 
     def forward(self, x):
         self.in_shape, self.in_dtype = x.shape, x.dtype
         return x[self.index]
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        gx = xp.zeros(self.in_shape, dtype=self.in_dtype)
+        return IndexAdd.apply(gy, index=self.index, shape=self.in_shape)
+
+    def jvp(self, dx):
+        return GetItem.apply(dx, index=self.index)
+
+
+class IndexAdd(Function):
+    """``y = zeros(shape); y[index] += x`` (repeated indices accumulate): the adjoint of :class:`GetItem`.
+    VJP ``gx = gy[index]``; JVP ``dy = index_add(dx)``."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.zeros(self.shape, dtype=x.dtype)
         if xp.__name__ == "numpy":
-            xp.add.at(gx, self.index, gy)  # accumulates repeated indices
+            xp.add.at(y, self.index, x)  # accumulates repeated indices
         else:
             import cupyx
 
-            cupyx.scatter_add(gx, self.index, gy)
-        return gx
+            cupyx.scatter_add(y, self.index, x)
+        return y
+
+    def backward(self, gy):
+        return GetItem.apply(gy, index=self.index)
+
+    def jvp(self, dx):
+        return IndexAdd.apply(dx, index=self.index, shape=self.shape)
 
 
 def _cumsum(sizes):
@@ -112,8 +133,11 @@ def transpose(x, *axes) -> Tensor:
     return Transpose.apply(x, axes=axes or None)
 
 
-def broadcast_to(x, shape) -> Tensor:
-    return BroadcastTo.apply(x, shape=tuple(shape))
+def swap_last(x) -> Tensor:
+    """``x`` with its last two axes swapped (the matrix transpose of a batch of matrices)."""
+    perm = list(range(x.ndim))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    return Transpose.apply(x, axes=tuple(perm))
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
@@ -145,6 +169,7 @@ def split(x, split_size_or_sections, axis: int = 0) -> tuple:
 
 
 def getitem(x, index) -> Tensor:
+    """``x[index]``: basic slicing or integer-array indexing, as NumPy."""
     if isinstance(index, Tensor):
         index = index.data
     return GetItem.apply(x, index=index)

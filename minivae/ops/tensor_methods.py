@@ -29,3 +29,7 @@ def install() -> None:
     T.reshape, T.transpose = shape.reshape, shape.transpose
     T.split = shape.split
     T.T = property(lambda self: shape.transpose(self))
+    T._concatenate = staticmethod(shape.concatenate)  # for autograd.functional, which can't import ops
+    T.astype = ew.cast
+    T.float = lambda self: ew.cast(self, "float32")
+    T.double = lambda self: ew.cast(self, "float64")
