@@ -1,6 +1,8 @@
 """minivae: a small reverse-mode autodiff engine on NumPy/CuPy with Numba kernels, and VAEs built on it."""
 from minivae import backend, kernels
-from minivae.autograd import Function, GradcheckError, Tensor, enable_grad, gradcheck, is_grad_enabled, no_grad
+from minivae import autograd
+from minivae.autograd import (Function, GradcheckError, Tensor, detect_anomaly, enable_grad, gradcheck, gradgradcheck,
+                              is_grad_enabled, no_grad)
 from minivae import ops as _ops  # noqa: F401  (installs Tensor operators)
 from minivae import functional
 
@@ -20,5 +22,5 @@ def __getattr__(name):  # lazy sub-packages: nn, optim, models, data
     raise AttributeError(f"module 'minivae' has no attribute {name!r}")
 
 
-__all__ = ["backend", "kernels", "functional", "Function", "GradcheckError", "Tensor", "enable_grad", "gradcheck",
-           "is_grad_enabled", "no_grad", "tensor"]
+__all__ = ["backend", "kernels", "autograd", "functional", "Function", "GradcheckError", "Tensor", "detect_anomaly",
+           "enable_grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "tensor"]

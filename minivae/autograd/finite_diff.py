@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from minivae.autograd import forward_ad
-from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
 
@@ -46,9 +45,9 @@ def outputs(fn, tensors) -> tuple:
 
 
 def flat_outputs(fn, tensors):
-    """All outputs of ``fn`` raveled into one float64 vector (no graph recorded)."""
-    with no_grad():
-        outs = outputs(fn, tensors)
+    """All outputs of ``fn`` raveled into one float64 vector. Grad mode stays as it is: ``fn`` may itself
+    differentiate (a gradient function under gradgradcheck), which ``no_grad`` would forbid."""
+    outs = outputs(fn, tensors)
     xp = get_array_module(outs[0].data)
     return xp.concatenate([o.data.astype(np.float64).ravel() for o in outs])
 
@@ -79,7 +78,7 @@ def vjp(fn, tensors, checked, seeds) -> list:
 def jvp(fn, tensors, checked, directions) -> object:
     """``J u`` (a flat float64 vector over all outputs) by forward mode, ``u`` = one direction per checked
     input (arrays of the inputs' shapes)."""
-    with forward_ad.dual_level(), no_grad():
+    with forward_ad.dual_level():
         duals, k = [], 0
         for t, c in zip(tensors, checked):
             if c:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from minivae.autograd import finite_diff as fd
-from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
 
@@ -117,8 +116,7 @@ def measure(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     mode = "fast" if fast_mode else "full"
     tensors, checked = fd.prepare(inputs)
     names = list(names) if names is not None else [f"input {i}" for i in range(len(tensors))]
-    with no_grad():
-        outs = fd.outputs(fn, tensors)
+    outs = fd.outputs(fn, tensors)
     xp = get_array_module(outs[0].data)
     if any(bool(xp.isnan(t.data).any()) for t in tensors if t.dtype.kind == "f") or \
             any(bool(xp.isnan(o.data).any()) for o in outs):
@@ -224,9 +222,16 @@ def second_order_function(fn, n_inputs: int, checked: list):
     """``g(*inputs, *grad_outputs) = autograd.grad(fn(*inputs), checked inputs, grad_outputs, create_graph=True)``:
     the function whose first derivatives are ``fn``'s second derivatives (PyTorch's gradgradcheck construction)."""
     from minivae.autograd.engine import grad
+    from minivae.autograd.grad_mode import enable_grad
 
     def g(*args):
         xs, vs = args[:n_inputs], args[n_inputs:]
+        if not any(x.requires_grad for x in xs):  # finite differences call g with constants: differentiate anyway
+            xs = tuple(Tensor._make(x.data, c) if x.dtype.kind == "f" else x for x, c in zip(xs, checked))
+        with enable_grad():
+            return _gradients(xs, vs)
+
+    def _gradients(xs, vs):
         outs = fd.outputs(fn, xs)
         wrt = [x for x, c in zip(xs, checked) if c]
         live = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
@@ -255,8 +260,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
     Raises: GradcheckError naming the input (``grad_output k`` for the v's), the worst element and both values.
     """
     tensors, checked = fd.prepare(inputs)
-    with no_grad():
-        outs = fd.outputs(fn, tensors)
+    outs = fd.outputs(fn, tensors)
     if grad_outputs is None:
         rng = np.random.default_rng([seed, 1])
         xp = get_array_module(outs[0].data)

@@ -26,7 +26,7 @@ class ReLU(Function):
 
     def _mask(self):
         (y,) = self.saved_tensors
-        return Tensor._make((y.data > 0).astype(y.dtype))
+        return Tensor._make(y.data > 0)  # bool: float * bool keeps the float dtype
 
     def backward(self, gy):
         return gy * self._mask()
