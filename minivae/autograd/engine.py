@@ -136,8 +136,9 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
                 out = fn._outputs[i]()
                 if g is not None and out is not None and (out._hooks or out._retain_grad):
                     g = grads_out[i] = out._apply_hooks(g, create_graph)
-                for pos in node_targets.get((id(fn), i), ()):
-                    captured[pos] = g
+                if node_targets:
+                    for pos in node_targets.get((id(fn), i), ()):
+                        captured[pos] = g
                 if g is None:
                     shape, dtype, xp = fn.output_meta[i]
                     grads_out[i] = Tensor._make(xp.zeros(shape, dtype=dtype))
@@ -159,10 +160,11 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
                     continue
                 if not isinstance(g, Tensor):  # a VJP written on arrays: first order only
                     g = Tensor._make(_as_array(g))
-                if g.shape != t.shape:
+                gd, td = g.data, t.data
+                if gd.shape != td.shape:
                     raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {g.shape} "
                                        f"for an input of shape {t.shape}")
-                if g.dtype != t.dtype:
+                if gd.dtype != td.dtype:
                     g = g.astype(t.dtype)
                 if t._ctx is None:
                     if inputs is None or id(t) in leaf_targets:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import weakref
 
+from numpy import ndarray
+
 from minivae import kernels
 from minivae.autograd import anomaly, grad_mode
 from minivae.backend import check_same_device, get_array_module
@@ -147,17 +149,17 @@ class Function:
         from minivae.autograd.tensor import Tensor, as_tensor
 
         fn = cls(**params)
-        tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x) for x in inputs)
-        arrays = tuple(t.data for t in tensors)
-        if len(arrays) > 1:
+        tensors = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in inputs])
+        arrays = tuple([t.data for t in tensors])
+        if len(arrays) > 1 and not all([type(a) is ndarray for a in arrays]):
             check_same_device(*arrays, op=fn.name)
         outputs = fn.forward(*arrays)
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
-        needs = tuple(t.requires_grad for t in tensors)
+        needs = tuple([t.requires_grad for t in tensors])
         record = grad_mode.is_grad_enabled() and any(needs)
-        results = tuple(Tensor._make(y, record) for y in outputs)
+        results = tuple([Tensor._make(y, record) for y in outputs])
         dual = DUAL.level is not None and not DUAL.busy and any(t._fw_tangent is not None for t in tensors)
         if record or dual:
             fn.inputs = tensors

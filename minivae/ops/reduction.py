@@ -31,7 +31,7 @@ class Sum(Function):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        if not self.keepdims and self.axes:
+        if not self.keepdims and self.axes != tuple(range(len(self.axes))):  # leading axes broadcast back as is
             kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.in_shape))
             gy = reshape(gy, kept)
         return broadcast_to(gy, self.in_shape)
