@@ -13,15 +13,20 @@ Check your own :class:`~minivae.autograd.function.Function`::
     from minivae.opcheck import check_op, format_table
 
     class Cube(Function):
-        def forward(self, x):
+        def forward(self, x):               # arrays
             self.save_for_backward(x)
             return x ** 3
-        def backward(self, gy):
-            (x,) = self.saved
-            return 3 * x ** 2 * gy
+        def backward(self, gy):             # Tensors: written with ops, so it can be differentiated again
+            (x,) = self.saved_tensors
+            return gy * 3.0 * x ** 2
+        def jvp(self, dx):                  # forward mode
+            (x,) = self.saved_tensors
+            return dx * 3.0 * x ** 2
 
     r = check_op(Cube, [np.random.default_rng(0).standard_normal((3, 4))])
     print(r.passed, r.max_abs_error, r.max_rel_error)   # True 1e-10 ...
+    check_op(Cube, [...], order=2)                      # second derivatives (gradgradcheck)
+    check_op(Cube, [...], forward_ad=True)              # the JVP
     print(format_table([r]))
 
 or a built-in op by name with its keyword arguments (``op_kwargs``), or any function of Tensors::

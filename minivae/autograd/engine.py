@@ -74,14 +74,17 @@ def _topological_order(root_fns) -> list:
     return order
 
 
-def _prune(order, leaf_targets, node_targets) -> tuple[list, set]:
-    """The nodes on a path to a target, and the ids of those whose backward must run (their inputs lead to
-    a target); the others are kept only because one of their outputs is a target."""
+def _prune(order, leaf_targets, node_targets) -> tuple[list, dict]:
+    """The nodes on a path to a target, and for those whose backward must run (an input leads to a target) the
+    ``needs_input_grad`` that asks only for those inputs (PyTorch prunes the same way: ``grad(loss, z)`` does
+    not compute weight gradients). Nodes kept only because one of their outputs is a target are not run."""
     target_fns = {key[0] for key in node_targets}
-    leads, runs = set(), set()
+    leads, runs = set(), {}
     for fn in reversed(order):  # producers first
-        if any(id(t) in leaf_targets if t._ctx is None else id(t._ctx) in leads for t in fn.inputs):
-            runs.add(id(fn))
+        mask = tuple(need and (id(t) in leaf_targets if t._ctx is None else id(t._ctx) in leads)
+                     for t, need in zip(fn.inputs, fn.needs_input_grad))
+        if any(mask):
+            runs[id(fn)] = mask
             leads.add(id(fn))
         elif id(fn) in target_fns:
             leads.add(id(fn))
@@ -146,8 +149,14 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
                 continue  # only its outputs were asked for
             if checking:
                 anomaly.check_saved(fn)
-            with kernels.bound(fn.kernel_selection):
-                grads_in = fn.backward(*grads_out) if tracer is None else tracer.run(fn, grads_out)
+            needs = fn.needs_input_grad
+            if runs is not None:
+                fn.needs_input_grad = runs[id(fn)]
+            try:
+                with kernels.bound(fn.kernel_selection):
+                    grads_in = fn.backward(*grads_out) if tracer is None else tracer.run(fn, grads_out)
+            finally:
+                fn.needs_input_grad = needs
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
             if len(grads_in) != len(fn.inputs):
@@ -155,7 +164,7 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
                                    f"{len(fn.inputs)} inputs")
             if checking:
                 anomaly.check_grads(fn, grads_in)
-            for t, g, needed in zip(fn.inputs, grads_in, fn.needs_input_grad):
+            for t, g, needed in zip(fn.inputs, grads_in, needs if runs is None else runs[id(fn)]):
                 if not needed or g is None:
                     continue
                 if not isinstance(g, Tensor):  # a VJP written on arrays: first order only
