@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetNotFoundError, DataFileError, DownloadError, ValueError, OSError) as err:
         print(f"minivae data: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("minivae data: interrupted", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as err:  # Ctrl-C: 130, SIGTERM: 143, as `minivae train`
+        print(f"minivae data: interrupted ({err if str(err).startswith('SIG') else 'SIGINT'}); files already "
+              f"downloaded and verified are kept", file=sys.stderr)
+        return getattr(err, "exit_status", 130)
