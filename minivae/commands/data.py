@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"minivae data: unknown action {args.data_command!r}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): minivae.cli ends quietly
     except (DatasetNotFoundError, DataFileError, DownloadError, ValueError, OSError) as err:
         print(f"minivae data: error: {err}", file=sys.stderr)
         return 1
