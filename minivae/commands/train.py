@@ -28,7 +28,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None, help=f"examples per step (default {d.batch_size})")
     p.add_argument("--lr", type=positive_float, default=None, help=f"Adam learning rate (default {d.lr})")
     p.add_argument("--latent-dim", type=positive_int, default=None, help=f"latent dimensions (default {d.latent_dim})")
-    p.add_argument("--beta", type=non_negative_float, default=None, help="weight of the KL term (beta-VAE); 1 is the plain VAE")
+    p.add_argument("--beta", type=non_negative_float, default=None,
+                   help="weight of the KL term (beta-VAE); 1 is the plain VAE")
     p.add_argument("--capacity-max", type=non_negative_float, default=None, metavar="C",
                    help="Burgess et al. 2018: loss = recon + gamma*|KL - C(step)|, C rising linearly to C nats")
     p.add_argument("--capacity-steps", type=positive_int, default=None, metavar="STEPS",
@@ -46,12 +47,14 @@ def add_arguments(p) -> None:
                    help="extra model constructor argument, VALUE parsed as JSON when possible "
                         "(e.g. base=\"conv\" for cvae, dense=32 for vae-conv-keras); repeatable")
     p.add_argument("--seed", type=int, default=None, help=f"random seed (default {d.seed})")
-    p.add_argument("--train-limit", type=positive_int, default=None, metavar="N", help="use the first N training examples")
+    p.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
+                   help="use the first N training examples")
     p.add_argument("--test-limit", type=positive_int, default=None, metavar="N", help="use the first N test examples")
     p.add_argument("--binarize", choices=("fixed", "stochastic", "none"), default=None,
                    help="fixed threshold 0.5 (TF tutorial), Bernoulli draws, or grey levels")
     p.add_argument("--out", default=None, help=f"output folder (default {d.out})")
-    p.add_argument("--data-dir", type=existing_dir, default=None, help="folder holding the data set (else $MINIVAE_DATA, the cache)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder holding the data set (else $MINIVAE_DATA, the cache)")
     p.add_argument("--kernels", default=None, help="kernel implementation: reference or numba (default per device)")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="where to train (default cpu)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR")
