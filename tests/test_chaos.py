@@ -64,7 +64,7 @@ def _handlers_installed(out: pathlib.Path, pid: int) -> bool:
         return False
 
 
-def _wait(proc, until, timeout=60.0) -> bool:
+def _wait(proc, until, timeout=180.0) -> bool:
     """Poll ``until()`` every millisecond; False if the process ended first."""
     deadline = time.monotonic() + timeout
     while not until():

@@ -125,6 +125,7 @@ def test_a_deferred_signal_is_raised_when_the_block_ends():
     from minivae.signals import GracefulStop, Interrupted
 
     done = []
+    previous = signal.getsignal(signal.SIGTERM)
     with GracefulStop() as stop:
         with pytest.raises(Interrupted) as info:
             with stop.deferred():
@@ -133,7 +134,7 @@ def test_a_deferred_signal_is_raised_when_the_block_ends():
                 done.append("step finished")
     assert done == ["step finished"]
     assert info.value.signum == signal.SIGTERM and info.value.exit_status == 143
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL or signal.getsignal(signal.SIGTERM) is not None
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back
 
 
 # --------------------------------------------------------------------------- 3. preflight
@@ -328,3 +329,19 @@ def test_sample_prints_the_file_it_really_wrote(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "4", "--out", str(folder)]) == 0
     assert capsys.readouterr().out == f"wrote {folder / 'samples.png'}\n"
     assert (folder / "samples.png").is_file()
+
+
+def test_a_second_signal_during_a_deferred_block_raises_at_once():
+    from minivae.signals import GracefulStop, Interrupted
+
+    reached = []
+    with GracefulStop() as stop:
+        with pytest.raises(Interrupted) as info:
+            with stop.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.01)
+                reached.append("after the first")
+                os.kill(os.getpid(), signal.SIGINT)  # the user insists
+                time.sleep(0.01)
+                reached.append("after the second")
+    assert reached == ["after the first"] and info.value.signum == signal.SIGINT
