@@ -28,6 +28,7 @@ def atomic_write(path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make the run unreadable to the group
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -46,6 +47,12 @@ def atomic_write(path, write) -> Path:
     except OSError:  # pragma: no cover - not all platforms allow fsync on a directory
         pass
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -75,7 +82,8 @@ def load_checkpoint(path) -> dict:
     """Read a checkpoint: ``{"model": {name: array}, "optimizer": state_dict or None, "meta": dict}``.
 
     Raises:
-        CheckpointError: the file is missing, truncated, not an npz, or lacks the metadata.
+        CheckpointError: the file is missing, truncated, not an npz, lacks the metadata, or its arrays do not
+            match its metadata.
     """
     path = Path(path)
     if not path.is_file():
@@ -87,15 +95,25 @@ def load_checkpoint(path) -> dict:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {err}") from None
     if "meta" not in data:
         raise CheckpointError(f"checkpoint {path} has no metadata: not written by minivae")
+    try:
+        return _unpack(data)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint {path} is inconsistent (its arrays do not match its metadata): "
+                              f"{type(err).__name__}: {err}") from None
+
+
+def _unpack(data: dict) -> dict:
     info = json.loads(str(data["meta"]))
     model = {k[len("model/"):]: v for k, v in data.items() if k.startswith("model/")}
     optim = None
     if info.get("optimizer"):
         o = info["optimizer"]
-        state = [{} for _ in range(o["num_params"])]
+        state = [{} for _ in range(int(o["num_params"]))]
         for k, v in data.items():
             if k.startswith("optim/"):
                 _, i, name = k.split("/", 2)
+                if not 0 <= int(i) < len(state):
+                    raise IndexError(f"optimizer array {k!r} but the metadata counts {len(state)} parameters")
                 state[int(i)][name] = v
         hyper = o["hyper"]
         if "betas" in hyper:

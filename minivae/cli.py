@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: Sub-commands in the order ``minivae --help`` lists them.
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="minivae",
         description="Train, evaluate and inspect VAEs built on minivae's autodiff engine.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
@@ -47,15 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command; returns its exit status. SIGINT/SIGTERM give ``128 + signal`` (130/143) and one
+    line; any other error one line ``minivae CMD: error: ...`` and status 1 (``--debug``: the traceback);
+    a closed stdout (``minivae data list | head``) ends quietly."""
+    from minivae.signals import GracefulStop
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
-    except KeyboardInterrupt:
+        with GracefulStop():
+            return int(args._run(args) or 0)
+    except KeyboardInterrupt as err:
         hint = " The last finished epoch's checkpoint is kept; continue with `minivae train --resume DIR`." \
             if args.command == "train" else ""
-        print(f"\nminivae {args.command}: interrupted.{hint}", file=sys.stderr)
-        return 130
+        name = str(err) if str(err).startswith("SIG") else "SIGINT"
+        print(f"\nminivae {args.command}: interrupted ({name}).{hint}", file=sys.stderr)
+        return getattr(err, "exit_status", 130)
+    except BrokenPipeError:
+        # the reader went away (`| head`): point stdout at /dev/null so the flush at exit cannot fail too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a pipeline cut short
+    except Exception as err:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if args.debug:
+            raise
+        print(f"minivae {args.command}: error: {type(err).__name__}: {err} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,6 +35,15 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.nda
     return grid
 
 
+def png_path(path) -> Path:
+    """The file a figure saved to ``path`` really lands in: a name without a suffix gets ``.png`` (as
+    matplotlib would add), an existing folder gets ``samples.png`` inside it."""
+    path = Path(path)
+    if path.is_dir():
+        return path / "samples.png"
+    return path if path.suffix else path.with_name(path.name + ".png")
+
+
 def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
     ax.imshow(image_grid(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
@@ -42,9 +51,10 @@ def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    path = png_path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 def decode_probs(model, z: np.ndarray, y=None) -> np.ndarray:
@@ -88,9 +98,10 @@ def loss_curves(history: list, path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    path = png_path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -> Path:
@@ -104,9 +115,10 @@ def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -
     ax.set_ylabel("z[1]")
     ax.set_title("test-set means of q(z|x)")
     fig.tight_layout()
+    path = png_path(path)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return Path(path)
+    return path
 
 
 def encode_means(model, x: np.ndarray, y=None) -> np.ndarray:

@@ -29,9 +29,8 @@ from minivae.checkpoint import CheckpointError, atomic_write_text, load_checkpoi
 from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
 from minivae.nn import init
 from minivae.optim import Adam
-
-CHECKPOINT = "checkpoint.npz"
-METRICS = "metrics.json"
+from minivae.runs import CHECKPOINT, METRICS, open_run_folder
+from minivae.signals import GracefulStop
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -211,32 +210,52 @@ def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfi
     return config
 
 
-def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=print) -> dict:
+def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=print,
+        overwrite: bool = False) -> dict:
     """Train a VAE as configured; returns the metrics dict (also written to ``out/metrics.json``).
+
+    Before the first epoch (preflight): the settings are validated, the device must exist, ``config.out``
+    is locked against other processes (:func:`minivae.runs.open_run_folder`, which also deletes temporary
+    files of killed runs), must be writable and have room for two checkpoints. SIGINT and SIGTERM end the
+    current step (or checkpoint write) and then raise :class:`minivae.signals.Interrupted`.
 
     Args:
         config: the run's :class:`TrainConfig`.
         resume: an output folder (or checkpoint file) of an earlier run with the same config, to continue.
         data: optional ``(x_train, y_train, x_test, y_test)`` arrays instead of loading ``config.dataset``.
+        overwrite: replace a run already saved in ``config.out`` (otherwise that is refused).
     Raises:
+        ValueError: a bad setting (names the field and its flag).
+        RunFolderError, PreflightError: ``out`` holds a run, is locked by another process (named), is not
+            writable or too full; the device does not exist.
         NonFiniteLossError: NaN/Inf loss (names epoch and step; the last good checkpoint is kept).
-        CheckpointError: ``resume`` is corrupt or from another model/config.
+        CheckpointError: ``resume`` is corrupt or from another model/config; a checkpoint could not be
+            written (names the last good one).
         DatasetNotFoundError: the data set is missing (says where it looked).
+        Interrupted: SIGINT/SIGTERM (a KeyboardInterrupt; the last good checkpoint is kept).
     """
-    if config.epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {config.epochs}")
+    from minivae import preflight
+    from minivae.config_checks import check_config
+
+    check_config(config)
+    preflight.check_device(config.device)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = open_run_folder(out, resume, overwrite)
     previous = kernels.current(config.device)
-    if config.kernels:
-        kernels.use(config.kernels, device=config.device)
     try:
-        return _fit(config, out, resume, data, log)
+        preflight.check_writable(out)
+        if config.kernels:
+            kernels.use(config.kernels, device=config.device)
+        with GracefulStop() as stop:
+            return _fit(config, out, resume, data, log, stop)
     finally:
         kernels.use(previous, device=config.device)
+        lock.release()
 
 
-def _fit(config, out, resume, data, log):
+def _fit(config, out, resume, data, log, stop):
+    from minivae.preflight import check_space
+
     xtr, ytr, xte, yte = data if data is not None else load_data(config)
     from minivae.data import DataLoader, one_hot
 
@@ -247,6 +266,7 @@ def _fit(config, out, resume, data, log):
     init.manual_seed(config.seed)
     model = build_model(config.model, **model_kwargs(config, xtr.shape[1], k)).to(config.device)
     optimizer = Adam(model.parameters(), lr=config.lr)
+    check_space(out, sum(p.data.size for p in model.parameters()), xtr.dtype.itemsize)
     # the labels ride along (same permutation; the loader's RNG use does not depend on how many arrays)
     arrays = (xtr,) if ytr is None else (xtr, ytr)
     loader = DataLoader(*arrays, batch_size=config.batch_size, shuffle=True, seed=config.seed)
@@ -263,12 +283,16 @@ def _fit(config, out, resume, data, log):
         if ckpt["meta"]["epoch"] >= config.epochs:
             raise ValueError(f"the run in {src} already has {ckpt['meta']['epoch']} epochs: pass --epochs N with "
                              f"N > {ckpt['meta']['epoch']} to continue it")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
         meta = ckpt["meta"]
-        loader.load_state_dict(meta["loader"])
-        eps_rng.bit_generator.state = meta["eps_rng"]
-        history, start_epoch, step = meta["history"], meta["epoch"] + 1, meta["step"]
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            loader.load_state_dict(meta["loader"])
+            eps_rng.bit_generator.state = meta["eps_rng"]
+            history, start_epoch, step = meta["history"], meta["epoch"] + 1, meta["step"]
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise CheckpointError(f"checkpoint {src} does not match its own metadata, cannot resume: "
+                                  f"{err}") from None
         log(f"resumed from {src} after epoch {meta['epoch']} (step {step})")
 
     for epoch in range(start_epoch, config.epochs + 1):
@@ -283,9 +307,10 @@ def _fit(config, out, resume, data, log):
             capacity = None if config.capacity_max is None else \
                 capacity_at(step, config.capacity_max, config.capacity_steps)
             try:
-                stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng,
-                                   y=None if yb is None else backend.to_device(yb, config.device),
-                                   beta=config.beta, capacity=capacity, gamma=config.gamma)
+                with stop.deferred():  # a signal ends the step first
+                    stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng,
+                                       y=None if yb is None else backend.to_device(yb, config.device),
+                                       beta=config.beta, capacity=capacity, gamma=config.gamma)
             except NonFiniteLossError as err:
                 kept = f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists() else \
                     "no checkpoint had been written yet"
@@ -311,8 +336,8 @@ def _fit(config, out, resume, data, log):
         meta = {"config": dataclasses.asdict(config), "epoch": epoch, "step": step, "history": history,
                 "model_config": model.config(), "loader": _encode_rng(loader.state_dict()),
                 "eps_rng": eps_rng.bit_generator.state, "kernels": kernels.current(config.device)}
-        save_checkpoint(ckpt_path, model, optimizer, meta)
-        _write_metrics(out, config, history)
+        with stop.deferred():  # a signal lets the write finish: the checkpoint is old or new, never torn
+            _save_epoch(out, ckpt_path, model, optimizer, meta, config, history)
 
     metrics = _write_metrics(out, config, history)
     if config.figures and history:
@@ -324,6 +349,22 @@ def _fit(config, out, resume, data, log):
                                                     capacity=config.capacity_max is not None)
         _write_metrics(out, config, history, figures=metrics["figures"])
     return metrics
+
+
+def _save_epoch(out, ckpt_path, model, optimizer, meta, config, history) -> None:
+    """Checkpoint and metrics of the epoch just finished; a failed write (disk full, folder gone) raises
+    CheckpointError naming the last good checkpoint (``os.replace`` never ran, so it is intact)."""
+    try:
+        save_checkpoint(ckpt_path, model, optimizer, meta)
+        _write_metrics(out, config, history)
+    except OSError as err:
+        try:
+            kept = load_checkpoint(ckpt_path)["meta"].get("epoch")
+            last = f"the last good checkpoint is {ckpt_path} (epoch {kept})"
+        except CheckpointError:
+            last = "no checkpoint had been written yet"
+        raise CheckpointError(f"could not write the checkpoint of epoch {meta['epoch']} to {ckpt_path}: "
+                              f"{err.strerror or err}; {last}") from None
 
 
 def _write_metrics(out: Path, config: TrainConfig, history: list, figures=None) -> dict:

@@ -276,10 +276,12 @@ def test_train_unknown_model_is_an_argparse_error(tmp_path, capsys):
 
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                     reason=f"Fashion-MNIST is not installed at {FASHION}")
-def test_train_batch_size_zero_exits_1(tmp_path, capsys):
-    assert main(["train", "--batch-size", "0", "--train-limit", "64", "--test-limit", "16", "--epochs", "1",
-                 "--out", str(tmp_path), "--no-figures", "--no-progress"]) == 1
-    assert capsys.readouterr().err == "minivae train: error: batch_size must be a positive integer, got 0\n"
+def test_train_batch_size_zero_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--batch-size", "0", "--train-limit", "64", "--test-limit", "16", "--epochs", "1",
+              "--out", str(tmp_path), "--no-figures", "--no-progress"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "minivae train: error: argument --batch-size: must be >= 1, got 0"
     assert not (tmp_path / "checkpoint.npz").exists()
 
 

@@ -360,7 +360,10 @@ def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch):
         assert str(where) in msg
     assert "minivae data fetch kmnist" in msg
     assert isinstance(info.value, FileNotFoundError)
-    # fit reports the same error (nothing is trained)
+    # fit refuses the missing --data-dir itself, and with an existing empty one reports where it looked
+    with pytest.raises(ValueError, match="--data-dir .*no-such-dir: no such folder"):
+        fit(dataclasses_replace(config, figures=False, progress=False), log=lambda *a: None)
+    missing.mkdir()
     with pytest.raises(DatasetNotFoundError):
         fit(dataclasses_replace(config, figures=False, progress=False), log=lambda *a: None)
 
@@ -374,5 +377,7 @@ def dataclasses_replace(config, **kw):
 def test_train_with_zero_epochs_is_a_clear_error(capsys, tmp_path):
     from minivae.cli import main
 
-    assert main(["train", "--epochs", "0", "--out", str(tmp_path), "--no-progress"]) == 1
-    assert "epochs must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epochs", "0", "--out", str(tmp_path), "--no-progress"])
+    assert info.value.code == 2
+    assert "argument --epochs: must be >= 1, got 0" in capsys.readouterr().err

@@ -76,10 +76,12 @@ def test_iw_k1_matches_the_weights_and_batching_does_not_matter(model):
     np.testing.assert_allclose(one["per_example"], log_importance_weights(model, x, eps)[:, 0], rtol=1e-6)
     big = iw_log_likelihood(model, x, k=1, seed=3, max_rows=1000, progress=False)
     np.testing.assert_allclose(big["per_example"], one["per_example"], rtol=1e-6)
-    # with one example per pass, chunking the K samples streams the log-sum-exp exactly
+    # with one example per pass, chunking the K samples streams the log-sum-exp: equal up to float32's
+    # resolution (the model runs in float32, and a GEMM over 12 rows and one over 5 may round a row's
+    # dot products differently; the streamed log-sum-exp itself is float64)
     a = iw_log_likelihood(model, x, k=12, seed=4, max_rows=12, progress=False)
     b = iw_log_likelihood(model, x, k=12, seed=4, max_rows=5, progress=False)
-    np.testing.assert_allclose(a["per_example"], b["per_example"], rtol=1e-9)
+    np.testing.assert_allclose(a["per_example"], b["per_example"], rtol=1e-6)
     lw = log_importance_weights(model, x, np.random.default_rng(4).standard_normal((5, 12, 3)))
     np.testing.assert_allclose(a["per_example"], logsumexp(lw, axis=1) - math.log(12), rtol=1e-6)
     assert a["units"] == "nats" and a["k"] == 12 and a["n"] == 5

@@ -89,7 +89,9 @@ def copy_run(src, tmp_path, name="run"):
 
 
 def temp_files(run_dir):
-    return sorted(p.name for p in pathlib.Path(run_dir).iterdir() if p.name.startswith(".") or p.suffix == ".tmp")
+    """Hidden or .tmp files of a run folder, but not the folder's lock file (``.lock``, kept on purpose)."""
+    return sorted(p.name for p in pathlib.Path(run_dir).iterdir()
+                  if (p.name.startswith(".") or p.suffix == ".tmp") and p.name != ".lock")
 
 
 # --------------------------------------------------------------------------- resume == uninterrupted

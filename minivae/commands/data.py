@@ -47,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"minivae data: unknown action {args.data_command!r}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): minivae.cli ends quietly
     except (DatasetNotFoundError, DataFileError, DownloadError, ValueError, OSError) as err:
         print(f"minivae data: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("minivae data: interrupted", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as err:  # Ctrl-C: 130, SIGTERM: 143, as `minivae train`
+        print(f"minivae data: interrupted ({err if str(err).startswith('SIG') else 'SIGINT'}); files already "
+              f"downloaded and verified are kept", file=sys.stderr)
+        return getattr(err, "exit_status", 130)

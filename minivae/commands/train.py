@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+from minivae.config_checks import existing_dir, non_negative_float, positive_float, positive_int
 from minivae.train import TrainConfig
 
 
@@ -23,39 +24,64 @@ def add_arguments(p) -> None:
     from minivae.models import MODELS
 
     p.add_argument("--model", default=None, choices=sorted(MODELS), help=f"model name (default {d.model})")
-    p.add_argument("--epochs", type=int, default=None, help=f"number of epochs (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=None, help=f"examples per step (default {d.batch_size})")
-    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {d.lr})")
-    p.add_argument("--latent-dim", type=int, default=None, help=f"latent dimensions (default {d.latent_dim})")
-    p.add_argument("--beta", type=float, default=None, help="weight of the KL term (beta-VAE); 1 is the plain VAE")
-    p.add_argument("--capacity-max", type=float, default=None, metavar="C",
+    p.add_argument("--epochs", type=positive_int, default=None, help=f"number of epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=positive_int, default=None, help=f"examples per step (default {d.batch_size})")
+    p.add_argument("--lr", type=positive_float, default=None, help=f"Adam learning rate (default {d.lr})")
+    p.add_argument("--latent-dim", type=positive_int, default=None, help=f"latent dimensions (default {d.latent_dim})")
+    p.add_argument("--beta", type=non_negative_float, default=None,
+                   help="weight of the KL term (beta-VAE); 1 is the plain VAE")
+    p.add_argument("--capacity-max", type=non_negative_float, default=None, metavar="C",
                    help="Burgess et al. 2018: loss = recon + gamma*|KL - C(step)|, C rising linearly to C nats")
-    p.add_argument("--capacity-steps", type=int, default=None, metavar="STEPS",
+    p.add_argument("--capacity-steps", type=positive_int, default=None, metavar="STEPS",
                    help=f"optimizer steps over which C rises from 0 to --capacity-max (default {d.capacity_steps})")
-    p.add_argument("--gamma", type=float, default=None,
+    p.add_argument("--gamma", type=non_negative_float, default=None,
                    help=f"weight of |KL - C| with --capacity-max (default {d.gamma})")
     p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=None,
                    help="p(x|z): Bernoulli on logits (binarised data) or Gaussian with fixed --sigma "
                         "(grey levels: use --binarize none); default bernoulli")
-    p.add_argument("--sigma", type=float, default=None,
+    p.add_argument("--sigma", type=positive_float, default=None,
                    help="standard deviation of the Gaussian likelihood (default 1.0)")
-    p.add_argument("--hidden", type=int, nargs="+", default=None, metavar="H",
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=None, metavar="H",
                    help="hidden layer sizes of the MLP models (vae-mlp: 512; vae-mlp-torch: 400)")
     p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
                    help="extra model constructor argument, VALUE parsed as JSON when possible "
                         "(e.g. base=\"conv\" for cvae, dense=32 for vae-conv-keras); repeatable")
     p.add_argument("--seed", type=int, default=None, help=f"random seed (default {d.seed})")
-    p.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N training examples")
-    p.add_argument("--test-limit", type=int, default=None, metavar="N", help="use the first N test examples")
+    p.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
+                   help="use the first N training examples")
+    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N", help="use the first N test examples")
     p.add_argument("--binarize", choices=("fixed", "stochastic", "none"), default=None,
                    help="fixed threshold 0.5 (TF tutorial), Bernoulli draws, or grey levels")
     p.add_argument("--out", default=None, help=f"output folder (default {d.out})")
-    p.add_argument("--data-dir", default=None, help="folder holding the data set (else $MINIVAE_DATA, the cache)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="folder holding the data set (else $MINIVAE_DATA, the cache)")
     p.add_argument("--kernels", default=None, help="kernel implementation: reference or numba (default per device)")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="where to train (default cpu)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already saved in --out (without it such a folder is refused)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def interrupted_message(config, err) -> str:
+    """The one line printed when a run is stopped by SIGINT/SIGTERM: the signal, the last good checkpoint
+    and the command that continues the run."""
+    from pathlib import Path
+
+    from minivae.checkpoint import CheckpointError, load_checkpoint
+    from minivae.train import CHECKPOINT
+
+    name = str(err) if str(err).startswith("SIG") else "SIGINT"
+    if config is None:
+        return f"minivae train: interrupted ({name}) before training started"
+    ckpt = Path(config.out) / CHECKPOINT
+    try:
+        epoch = load_checkpoint(ckpt)["meta"]["epoch"]
+    except (CheckpointError, KeyError):
+        return f"minivae train: interrupted ({name}) before the first checkpoint; nothing to resume in {config.out}"
+    return (f"minivae train: interrupted ({name}); the last good checkpoint is {ckpt} (epoch {epoch}); "
+            f"continue with `minivae train --resume {config.out}`")
 
 
 _FIELDS = ("dataset", "model", "epochs", "batch_size", "lr", "latent_dim", "beta", "seed", "train_limit",
@@ -113,14 +139,19 @@ def config_from_args(args) -> TrainConfig:
 def run(args) -> int:
     from minivae.checkpoint import CheckpointError
     from minivae.data import DatasetNotFoundError
+    from minivae.signals import Interrupted
     from minivae.train import NonFiniteLossError, fit
 
+    config = None
     try:
         config = config_from_args(args)
-        metrics = fit(config, resume=args.resume)
+        metrics = fit(config, resume=args.resume, overwrite=args.overwrite)
     except (DatasetNotFoundError, NonFiniteLossError, CheckpointError, ValueError) as err:
         print(f"minivae train: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:
+        print(interrupted_message(config, err), file=sys.stderr)
+        return getattr(err, "exit_status", 130)
     print(f"test ELBO: {metrics['test_elbo']:.2f} nats ({config.likelihood} likelihood; "
           f"after {len(metrics['epochs'])} epochs)")
     print(f"metrics: {config.out}/metrics.json; checkpoint: {config.out}/checkpoint.npz")

@@ -17,6 +17,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from minivae.folders import FolderLock, remove_stale
+
 from .errors import ChecksumError, DataFileError, DownloadError
 from .registry import Checksum, DatasetInfo, get_info
 from .sources import cache_dir, check_bytes, find_file, search_dirs, verify_file
@@ -126,6 +128,10 @@ def fetch(name: str | DatasetInfo, data_dir: PathLike | None = None,
     every failure was a checksum mismatch); :class:`DataFileError` when a local copy outside the
     download folder fails its checksum (it is reported, not silently shadowed); :class:`ValueError`
     for an unknown dataset or split.
+
+    Downloads into a folder happen under a lock on it (``flock`` on the folder itself): a second ``fetch`` into the same
+    folder waits for the first. Once the lock is held, ``.*.part`` files left by killed downloads are
+    deleted.
     """
     info = get_info(name)
     if isinstance(splits, str):
@@ -133,6 +139,27 @@ def fetch(name: str | DatasetInfo, data_dir: PathLike | None = None,
     dest_dir = target_dir(info, data_dir)
     dirs = search_dirs(info, data_dir)
     urls = mirrors_for(info, mirrors)
+    lock = FolderLock(dest_dir, None)
+    if dest_dir.is_dir():
+        try:
+            _lock_and_clean(lock)
+        except OSError:  # a read-only folder: nothing to clean, and nothing will be downloaded into it
+            pass
+    try:
+        return _fetch(info, splits, dest_dir, dirs, urls, timeout, progress, lock)
+    finally:
+        lock.release()
+
+
+def _lock_and_clean(lock: FolderLock) -> None:
+    """Hold the download folder's lock (waiting for another fetch into it to finish), then delete the
+    ``.part`` files downloads killed before their ``finally`` ran left there."""
+    if not lock.held:
+        lock.acquire(wait=True)
+        remove_stale(lock.folder, (".*.part",))
+
+
+def _fetch(info, splits, dest_dir, dirs, urls, timeout, progress, lock):
     result: dict[str, tuple[pathlib.Path, pathlib.Path]] = {}
     for split in splits:
         paths = []
@@ -149,6 +176,7 @@ def fetch(name: str | DatasetInfo, data_dir: PathLike | None = None,
                         raise  # someone else's file: report it rather than shadow it
                     # a bad file in our own download folder is replaced below
             errors: list[tuple[str, DownloadError]] = []
+            _lock_and_clean(lock)
             for base in urls:
                 try:
                     paths.append(download(base + fname, dest_dir / fname, sums, timeout, progress))

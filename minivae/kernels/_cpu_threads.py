@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 
@@ -59,13 +59,11 @@ def num_threads() -> int:
     return numba.config.NUMBA_NUM_THREADS if _blas_local() is not None else 1
 
 
-def _single_blas(fn, lo, hi):
-    set_local = _blas_local()
-    previous = set_local(1)
-    try:
-        return fn(lo, hi)
-    finally:
-        set_local(previous)
+def _one_blas_thread(fn, lo, hi):
+    """Run ``fn(lo, hi)`` in a pool thread (minivae's own) with its BLAS on one thread. Not restored: the
+    pool threads only ever run chunks."""
+    _blas_local()(1)
+    return fn(lo, hi)
 
 
 def _get_pool(workers: int) -> ThreadPoolExecutor:
@@ -80,15 +78,32 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
 def map_chunks(fn, n: int, min_chunk: int = 1) -> list:
     """Call ``fn(lo, hi)`` on contiguous chunks ``[lo, hi)`` covering ``range(n)``, one per thread, and
     return the results in chunk order. Each chunk has at least ``min_chunk`` items (so small batches run
-    in one call, on the calling thread). Every chunk runs with its thread's BLAS limited to one thread."""
+    in one call, on the calling thread). Every chunk runs with its thread's BLAS limited to one thread.
+
+    Deterministic: the chunk bounds depend only on ``n``, ``min_chunk`` and ``num_threads()``, and each
+    chunk's result on its own inputs, never on which thread ran it or when. The calling thread's BLAS
+    setting is lowered to one thread *before* any chunk starts and restored only after every chunk has
+    finished: in some OpenBLAS builds ``openblas_set_num_threads_local`` changes the process-wide count
+    (measured with NumPy 2's OpenBLAS 0.3.x: a worker's restore reached the caller's GEMMs mid-call, so
+    4 to 15 of 32 examples came out of a 2-thread GEMM with another summation order, 1 call in 200).
+    """
     k = max(1, min(num_threads(), n // max(1, min_chunk)))
-    if k == 1:
-        # still on a one-thread BLAS: the kernels' GEMMs are per example and small, and a threaded
-        # OpenBLAS spends more on waking and joining its threads than it saves (measured 8x slower
-        # training at NUMBA_NUM_THREADS=1 on a busy 2-core machine)
-        return [_single_blas(fn, 0, n) if _blas_local() is not None else fn(0, n)]
-    bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
-    pool = _get_pool(k - 1)
-    futures = [pool.submit(_single_blas, fn, lo, hi) for lo, hi in bounds[1:]]
-    first = _single_blas(fn, *bounds[0])
-    return [first] + [f.result() for f in futures]
+    set_local = _blas_local()
+    if set_local is None:
+        return [fn(0, n)]  # num_threads() is 1 here
+    # even for one chunk: the kernels' GEMMs are per example and small, and a threaded OpenBLAS spends more
+    # on waking and joining its threads than it saves (measured 8x slower training at NUMBA_NUM_THREADS=1
+    # on a busy 2-core machine)
+    previous = set_local(1)
+    futures = []
+    try:
+        if k == 1:
+            return [fn(0, n)]
+        bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
+        pool = _get_pool(k - 1)
+        futures = [pool.submit(_one_blas_thread, fn, lo, hi) for lo, hi in bounds[1:]]
+        first = fn(*bounds[0])
+        return [first] + [f.result() for f in futures]
+    finally:
+        wait(futures)  # no chunk may still run (and touch the BLAS setting) once this returns
+        set_local(previous)

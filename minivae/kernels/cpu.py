@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from minivae.kernels._cpu_threads import map_chunks, num_threads
+from minivae.kernels._dtypes import check_dtypes
 from minivae.kernels.conv_arith import conv_transpose2d_backward_kernels, conv_transpose_output_hw
 
 # --------------------------------------------------------------------------- jitted passes
@@ -443,3 +444,12 @@ def threads() -> int:
     """Threads a kernel call splits its batch over (``NUMBA_NUM_THREADS``; 1 if BLAS threads can't be
     limited per thread, see :mod:`minivae.kernels._cpu_threads`)."""
     return num_threads()
+
+
+
+# float16 and other dtypes the jitted functions are not compiled for: a clear TypeError at the door
+check_dtypes(globals(), ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
+                         "conv_transpose2d_forward", "conv_transpose2d_backward_input",
+                         "conv_transpose2d_backward_weight", "dense_forward", "dense_backward",
+                         "reparameterize_kl_forward", "reparameterize_kl_backward", "bce_with_logits_forward",
+                         "bce_with_logits_backward"))

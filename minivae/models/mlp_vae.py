@@ -1,6 +1,8 @@
 """Fully connected VAEs: the Keras example's (784-512-2) and the PyTorch example's (784-400-20)."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from minivae import nn
@@ -8,7 +10,10 @@ from minivae.models.vae import VAE
 
 
 def _hidden(hidden) -> tuple:
-    hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
+    hidden = (hidden,) if isinstance(hidden, numbers.Integral) else tuple(hidden)
+    if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) for h in hidden):
+        raise ValueError(f"hidden must be one or more positive layer sizes, got {hidden!r}")
+    hidden = tuple(int(h) for h in hidden)
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden must be one or more positive layer sizes, got {hidden!r}")
     return hidden

@@ -1,6 +1,8 @@
 """Layers with PyTorch's names, arguments and weight layouts."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from minivae import functional as F
@@ -65,7 +67,10 @@ def _check_sizes(layer: str, **sizes) -> None:
 
 
 def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+    """An int (Python or NumPy) as ``(v, v)``; a pair as a tuple. NumPy integers become Python ints."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return (int(v), int(v))
+    return tuple(int(n) if isinstance(n, numbers.Integral) and not isinstance(n, bool) else n for n in v)
 
 
 class Conv2d(_ConvNd):

@@ -1,16 +1,25 @@
 """Argument checks shared by the ops: each raises an error that names the op and the problem."""
 from __future__ import annotations
 
+import numbers
+
+
+def _is_int(v) -> bool:
+    """A Python or NumPy integer (``numbers.Integral``: ``np.int64(2)`` counts), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
 
 def pair(value, name: str, op: str, minimum: int = 0) -> tuple[int, int]:
-    """``value`` as an ``(h, w)`` pair of ints >= ``minimum`` (an int is used for both)."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """``value`` as an ``(h, w)`` pair of Python ints >= ``minimum`` (an int is used for both). NumPy
+    integers are accepted as ints are. Raises TypeError (not an int or pair of ints) or ValueError (too
+    small), naming ``op`` and ``name``."""
+    if _is_int(value):
         value = (value, value)
     try:
         h, w = value
     except (TypeError, ValueError):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (h, w)):
+    if not all(_is_int(v) for v in (h, w)):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if h < minimum or w < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")

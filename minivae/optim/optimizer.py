@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from minivae import backend
+from minivae.autograd.tensor import Tensor
 
 
 class Optimizer:
@@ -14,9 +15,23 @@ class Optimizer:
     """
 
     def __init__(self, params, defaults: dict):
+        """Raises ValueError for an empty list or a parameter given twice (it would be updated twice per
+        step), TypeError for an entry that is not a Tensor (e.g. a NumPy array), as PyTorch does."""
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors, got one Tensor; "
+                            f"wrap it in a list")
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
+        seen = {}
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor; "
+                                f"pass model.parameters() or Tensors (e.g. Parameter(array))")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: parameter {i} is the same Tensor as parameter "
+                                 f"{seen[id(p)]}; each parameter may appear once (it would be updated twice)")
+            seen[id(p)] = i
         self.defaults = dict(defaults)
         self.state: list[dict] = [{} for _ in self.params]
         self.step_count = 0

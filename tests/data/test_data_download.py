@@ -171,3 +171,44 @@ def test_file_checksum_accepts_either_form(synth, server, isolated):
     with pytest.raises(ChecksumError):  # the re-wrapped file does not match the .gz md5
         download(server.url + "/m/" + IMAGES, isolated / "c" / IMAGES, only_md5, timeout=5, progress=False)
     assert _leftovers(isolated / "c") == []
+
+
+def test_fetch_removes_part_files_of_killed_downloads(synth, server, isolated):
+    """A download killed by SIGKILL leaves its ``.NAME.RANDOM.part`` file (no ``finally`` runs); the next
+    fetch into that folder deletes it once it holds the folder's lock."""
+    cache = isolated / "synth"
+    cache.mkdir(parents=True)
+    stale = [cache / f".{IMAGES}.k1ll3d.part", cache / ".t10k-labels-idx1-ubyte.gz.x.part"]
+    for p in stale:
+        p.write_bytes(b"half a file")
+    for f, b in synth.gz.items():
+        server.routes["/good/" + f] = ("ok", b)
+    fetch("synth", mirrors=[server.url + "/good/"], progress=False, timeout=5)
+    assert not any(p.exists() for p in stale)
+    assert _leftovers(cache) == sorted(synth.gz)
+    # also when every file is already there (nothing to download): opening the folder cleans it
+    stale[0].write_bytes(b"again")
+    fetch("synth", mirrors=[server.url + "/good/"], progress=False, timeout=5)
+    assert _leftovers(cache) == sorted(synth.gz)
+
+
+def test_fetch_interrupted_exits_130_and_sigterm_143(synth, isolated, monkeypatch, capsys):
+    import signal
+
+    import minivae.data as data_mod
+    from minivae.cli import main
+    from minivae.signals import Interrupted
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data_mod, "fetch", ctrl_c)
+    assert main(["data", "fetch", "synth", "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip().startswith("minivae data: interrupted (SIGINT)")
+
+    def term(*args, **kwargs):
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(data_mod, "fetch", term)
+    assert main(["data", "fetch", "synth", "--no-progress"]) == 143
+    assert "interrupted (SIGTERM)" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Run folders (``train --out DIR``): never overwritten by accident, never written by two processes.
+
+:func:`open_run_folder` is what :func:`minivae.train.fit` calls before anything else:
+
+* it takes the folder's lock (``DIR/.lock``, see :class:`minivae.folders.FolderLock`); a second process is
+  refused with a message naming the PID of the one training there;
+* it deletes the temporary files (``.checkpoint.npz.*.tmp``, ``.metrics.json.*.tmp``) that a run killed
+  during a write left behind;
+* it refuses a folder that already holds a run (a ``checkpoint.npz`` or ``metrics.json``) unless the run is
+  being resumed from that folder or ``overwrite`` is set, and says which flag to use.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from minivae.folders import FolderInUseError, FolderLock, remove_stale
+
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.json"
+LOCK = ".lock"
+#: temporary files of :func:`minivae.checkpoint.atomic_write` (``.NAME.RANDOM.tmp``)
+TEMP_PATTERNS = (".*.tmp",)
+
+
+class RunFolderError(ValueError):
+    """``--out`` cannot be used: it holds another run, another process trains there, or it is not writable."""
+
+
+def holds_run(folder) -> bool:
+    """Whether ``folder`` holds (part of) a run: its checkpoint or its metrics."""
+    folder = Path(folder)
+    return (folder / CHECKPOINT).exists() or (folder / METRICS).exists()
+
+
+def _same_folder(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def open_run_folder(out, resume=None, overwrite: bool = False) -> FolderLock:
+    """Lock the run folder ``out`` (created if missing), clean its stale temporary files and check it may
+    be written. Returns the held lock; the caller releases it (``lock.release()``) when the run ends.
+
+    Args:
+        out: the run folder (``--out``).
+        resume: the folder (or checkpoint file) the run continues, if any: ``out`` may then hold that run.
+        overwrite: replace a run already in ``out`` (its checkpoint and metrics are deleted now).
+    Raises:
+        RunFolderError: another process holds the folder (named by PID), it holds a run and neither
+            ``resume`` (from it) nor ``overwrite`` was given, or it cannot be created or written.
+    """
+    out = Path(out)
+    lock = FolderLock(out, LOCK)
+    try:
+        lock.acquire()
+    except FolderInUseError as err:
+        who = f"process {err.pid}" if err.pid else "another process"
+        raise RunFolderError(f"--out {out} is in use by {who} (another minivae train); wait for it to end "
+                             f"or choose another --out") from None
+    except OSError as err:
+        raise RunFolderError(f"--out {out} is not writable: {err.strerror or err}; choose another --out "
+                             f"folder") from None
+    try:
+        remove_stale(out, TEMP_PATTERNS)
+        if holds_run(out):
+            src = Path(resume) if resume is not None else None
+            resuming_here = src is not None and _same_folder(src if src.is_dir() else src.parent, out)
+            if overwrite:
+                for name in (CHECKPOINT, METRICS):
+                    (out / name).unlink(missing_ok=True)
+            elif not resuming_here:
+                raise RunFolderError(f"--out {out} already holds a run; continue it with --resume {out}, or "
+                                     f"replace it with --overwrite (or choose another --out)")
+    except BaseException:
+        lock.release()
+        raise
+    return lock

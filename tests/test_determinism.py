@@ -1,0 +1,107 @@
+"""Reproducible bits (issue 12, row 6): same seed and same NUMBA_NUM_THREADS give bitwise the same run.
+
+The CPU kernels split a batch into fixed chunks (bounds from the batch size and the thread count only) and
+add the chunks' partial sums in chunk order, so no result depends on which thread ran a chunk or when.
+The BLAS is held at one thread for the whole of a chunked call (see ``_cpu_threads.map_chunks``): before
+that fix a worker thread's restore of the process-wide OpenBLAS setting reached the caller's GEMMs
+mid-call, and two same-seed runs differed by 6e-8.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minivae.kernels import _cpu_threads, cpu
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
+
+
+def _openblas_get_num_threads():
+    """``openblas_get_num_threads`` of the OpenBLAS NumPy loaded (the count its next GEMM would use)."""
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    for path in paths:
+        for name in ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_"):  # NumPy 2's is prefixed
+            try:
+                fn = getattr(ctypes.CDLL(path), name)
+            except (OSError, AttributeError):
+                continue
+            fn.restype = ctypes.c_int
+            return fn
+    pytest.skip("no OpenBLAS with openblas_get_num_threads loaded")
+
+
+def test_map_chunks_runs_every_chunk_on_a_one_thread_blas_and_restores_it_after():
+    if _cpu_threads._blas_local() is None:
+        pytest.skip("NumPy's BLAS cannot be limited per thread here: chunks run serially")
+    get = _openblas_get_num_threads()
+    before = get()
+    seen, counts = [], []
+
+    def chunk(lo, hi):
+        time.sleep(0.02 if lo == 0 else 0.0)  # the caller's chunk outlasts the workers'
+        counts.append(get())
+        seen.append((lo, hi))
+        return hi - lo
+
+    for _ in range(5):
+        parts = _cpu_threads.map_chunks(chunk, 64)
+        assert get() == before  # restored once every chunk is done
+    assert set(counts) == {1}  # never a multi-threaded GEMM inside a chunk
+    k = len(parts)
+    assert sum(parts) == 64 and sorted(set(seen)) == [(64 * i // k, 64 * (i + 1) // k) for i in range(k)]
+
+
+@pytest.mark.parametrize("kernel", ["conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",
+                                    "conv2d_backward_bias"])
+def test_chunked_kernels_give_the_same_bits_every_call(kernel):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 8, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((32, 16, 7, 7)).astype(np.float32)
+    call = {"conv2d_forward": lambda: cpu.conv2d_forward(x, w, None, (2, 2), (1, 1)),
+            "conv2d_backward_weight": lambda: cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)),
+            "conv2d_backward_input": lambda: cpu.conv2d_backward_input(gy, w, (14, 14), (2, 2), (1, 1)),
+            "conv2d_backward_bias": lambda: cpu.conv2d_backward_bias(gy)}[kernel]
+    first = call()
+    for _ in range(30):
+        assert np.array_equal(call(), first)
+
+
+def _run(out, *extra, epochs):
+    args = [sys.executable, "-m", "minivae", "train", "--dataset", "fashion-mnist", "--model", "conv",
+            "--latent-dim", "2", "--train-limit", "256", "--test-limit", "64", "--batch-size", "32",
+            "--no-figures", "--no-progress", "--epochs", str(epochs), *extra]
+    if "--resume" not in extra:
+        args += ["--out", str(out)]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _arrays(folder):
+    with np.load(pathlib.Path(folder) / "checkpoint.npz") as npz:
+        return {k: npz[k] for k in npz.files if k != "meta"}
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(), reason="Fashion-MNIST not installed")
+def test_two_runs_and_a_resumed_run_are_bitwise_equal_with_two_threads(tmp_path):
+    """Through the CLI with NUMBA_NUM_THREADS=2 (the batch split over two threads): two same-seed runs
+    and a run stopped after epoch 1 then resumed end with the same bits in every array."""
+    _run(tmp_path / "a", epochs=2)
+    _run(tmp_path / "b", epochs=2)
+    _run(tmp_path / "c", epochs=1)
+    _run(None, "--resume", str(tmp_path / "c"), epochs=2)
+    a, b, c = (_arrays(tmp_path / n) for n in "abc")
+    assert sorted(a) == sorted(b) == sorted(c) and any(k.startswith("optim/") for k in a)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), f"{k}: two runs differ"
+        assert np.array_equal(a[k], c[k]), f"{k}: the resumed run differs"
