@@ -2,7 +2,7 @@
 
 :func:`open_run_folder` is what :func:`minivae.train.fit` calls before anything else:
 
-* it takes the folder's lock (``DIR/.lock``, see :class:`minivae.folders.FolderLock`); a second process is
+* it takes the folder's lock (``DIR/.lock``, see :class:`minivae.data.folders.FolderLock`); a second process is
   refused with a message naming the PID of the one training there;
 * it deletes the temporary files (``.checkpoint.npz.*.tmp``, ``.metrics.json.*.tmp``) that a run killed
   during a write left behind;
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minivae.folders import FolderInUseError, FolderLock, remove_stale
+from minivae.data.folders import FolderInUseError, FolderLock, remove_stale
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.json"

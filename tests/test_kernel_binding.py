@@ -15,11 +15,11 @@ from minivae.autograd import grad
 
 import spy_kernels
 
-kernels.register("cpu", "spy", "spy_kernels")
-
-
 @pytest.fixture(autouse=True)
-def _clear():
+def _spy_set(monkeypatch):
+    """The spy set registered for each test only (other tests list the registered sets)."""
+    monkeypatch.setitem(kernels._MODULES, ("cpu", "spy"), "spy_kernels")
+    kernels.register("cpu", "spy", "spy_kernels")  # the public call, on the patched registry
     spy_kernels.CALLS.clear()
     yield
     spy_kernels.CALLS.clear()

@@ -72,7 +72,7 @@ def _umask():
 
 @needs_fashion
 def test_a_folder_in_use_is_refused_naming_the_process(tmp_path, capsys):
-    from minivae.folders import FolderLock
+    from minivae.data.folders import FolderLock
 
     out = tmp_path / "busy"
     with FolderLock(out):  # flock is per open file: this holds the folder as another process would

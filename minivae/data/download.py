@@ -17,7 +17,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from minivae.folders import FolderLock, remove_stale
+from minivae.data.folders import FolderLock, remove_stale
 
 from .errors import ChecksumError, DataFileError, DownloadError
 from .registry import Checksum, DatasetInfo, get_info
