@@ -141,28 +141,27 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
         for i, o in enumerate(outs):
             rows = []
             for r in range(o.size):
-                seed = _xp(o).zeros(o.size, dtype=o.dtype)
-                seed[r] = 1
-                vs = tuple(Tensor._make(seed.reshape(o.shape)) if k == i else _zeros_like(p)
-                           for k, p in enumerate(outs))
                 with enable_grad():
-                    rows.append(_grads(outs, xs, vs, create_graph))
+                    rows.append(_grads(outs, xs, _basis(outs, i, r), create_graph))
             for j, x in enumerate(inputs):
                 blocks[i][j] = _stack([row[j] for row in rows], (1, -1), 0, o.shape + x.shape)
     else:  # one forward pass with dual tensors per input element
         for j, x in enumerate(inputs):
             cols = []
             for c in range(x.size):
-                seed = _xp(x).zeros(x.size, dtype=x.dtype)
-                seed[c] = 1
-                vs = tuple(Tensor._make(seed.reshape(x.shape)) if k == j else _zeros_like(p)
-                           for k, p in enumerate(inputs))
-                _, t = jvp(func, _pack(inputs, True), vs, create_graph=create_graph)
+                _, t = jvp(func, _pack(inputs, True), _basis(inputs, j, c), create_graph=create_graph)
                 cols.append(t if isinstance(t, tuple) else (t,))
             for i, o in enumerate(outs):
                 blocks[i][j] = _stack([col[i] for col in cols], (-1, 1), 1, o.shape + x.shape)
     blocks = [tuple(_finish(b, create_graph)) for b in blocks]
     return _pack(tuple(_pack(b, in_tuple) for b in blocks), out_tuple)
+
+
+def _basis(like, i, k) -> tuple:
+    """The k-th unit vector of the i-th tensor of ``like``, zeros for the others (a Jacobian row or column seed)."""
+    seed = _xp(like[i]).zeros(like[i].size, dtype=like[i].dtype)
+    seed[k] = 1
+    return tuple(Tensor._make(seed.reshape(like[i].shape)) if n == i else _zeros_like(p) for n, p in enumerate(like))
 
 
 def _stack(parts, piece_shape, axis, shape):
