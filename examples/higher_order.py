@@ -12,6 +12,9 @@
    (a double backward), the penalty's gradient checked against central differences.
 5. What each costs: seconds (``time.perf_counter``) and graph nodes.
 
+``--graph PATH`` also draws the graph a double backward records (``minivae.viz.draw_graph``) for
+``penalty = ||d/dx sum(tanh(x * w))||^2``: the forward ops and, above them, the VJP of tanh recorded as ops.
+
 Everything runs in float64 on the CPU with the Numba kernels, in a few seconds.
 """
 from __future__ import annotations
@@ -167,7 +170,25 @@ def gradient_penalty():
     timed("plain backward of the same loss (for comparison)", lambda: loss.backward())
 
 
-def main() -> int:
+def draw_double_backward(path: str) -> str:
+    from minivae.viz import draw_graph
+
+    x = mv.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    w = mv.Tensor(np.array([2.0, 1.0]), requires_grad=True)
+    (gx,) = grad(F.tanh(x * w).sum(), x, create_graph=True)
+    penalty = (gx * gx).sum()
+    penalty.backward()
+    return draw_graph(penalty, path, format=Path(path).suffix.lstrip(".") or "svg", names={x: "x", w: "w"}).path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="derivatives of derivatives, next to closed forms")
+    parser.add_argument("--graph", metavar="PATH", help="also draw the graph of a double backward (svg, png, dot)")
+    args = parser.parse_args(argv)
+    if args.graph:
+        print(f"graph of a double backward written to {draw_double_backward(args.graph)}\n")
     timed("1. tanh derivatives 1-4", tanh_derivatives)
     mlp_hessian()
     vae_hvp()
