@@ -1,5 +1,5 @@
 """Figures (matplotlib, headless Agg backend, PNG): reconstructions, prior samples, loss curves, latent means,
-the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals and denoising.
+the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals, denoising and inpainting.
 
 Images are ``(N, C, H, W)`` host float arrays in [0, 1]; decoded images are Bernoulli means (sigmoid of the
 logits) or Gaussian means clipped to [0, 1]. Conditional models take one-hot labels ``y`` ``(N, K)``.
@@ -206,6 +206,24 @@ def denoising(model, x: np.ndarray, path, n: int = 12, amount: float = 0.08, see
                      f"denoising: clean / noisy ({'flip' if binary else 'sigma'} {amount:g}) / reconstruction")
 
 
+def inpainting(model, x: np.ndarray, path, n: int = 12, size: int | None = None, steps: int = 200,
+               lr: float = 0.05, y=None) -> Path:
+    """Rows: test images, the same with a centred ``size x size`` square hidden (shown grey), and the square
+    filled by gradient ascent on ``log p(x_visible | z) + log p(z)`` over ``z`` (see
+    :func:`minivae.models.inpaint`; ``steps`` Adam steps of size ``lr``). ``size`` defaults to half the
+    image side."""
+    from minivae.models.inpaint import inpaint, square_mask
+
+    x = x[:n]
+    size = x.shape[-1] // 2 if size is None else int(size)
+    mask = square_mask(x.shape, size)
+    result = inpaint(model, x, mask, steps=steps, lr=lr, y=None if y is None else y[:n])
+    shown = np.where(mask > 0, x, 0.5).astype(np.float32)
+    return save_grid(np.concatenate([x, shown, result.filled]), path, 3, len(x),
+                     f"inpainting: test images / {size}x{size} square hidden / filled by MAP z "
+                     f"({steps} Adam steps)")
+
+
 def conditional_samples(model, path, n: int = 64, label: int = 0, seed: int = 0) -> Path:
     """``n`` draws z ~ N(0, I) decoded with the one label ``label``."""
     z = np.random.default_rng(seed).standard_normal((n, model.latent_dim))
@@ -219,7 +237,7 @@ def training_figures(model, x_test, y_test, mu, history, out, seed: int = 0, dat
     """Write the figures into ``out``; returns ``{name: path}``.
 
     Always: reconstructions, samples (CVAE: class rows, or ``label``'s samples), loss curves (if ``history``),
-    interpolation, denoising, traversals (one row per latent dimension, up to 16). 2-D latents: test means
+    interpolation, denoising, inpainting (image data), traversals (one row per latent dimension, up to 16). 2-D latents: test means
     coloured by label and the decoded manifold. ``y_test``: int labels ``(N,)`` (may be None for the
     unconditional models).
     """
@@ -260,6 +278,8 @@ def training_figures(model, x_test, y_test, mu, history, out, seed: int = 0, dat
                                               y_b=None if yoh is None else yoh[j:j + 1])
     figs["traversals"] = traversals(model, x_test, out / "traversals.png", y=yoh)
     figs["denoising"] = denoising(model, x_test, out / "denoising.png", seed=seed, y=yoh)
+    if x_test.ndim == 4 and min(x_test.shape[-2:]) >= 4:
+        figs["inpainting"] = inpainting(model, x_test, out / "inpainting.png", y=yoh)
     if model.latent_dim == 2:
         if mu is None:
             mu = encode_means(model, x_test, yoh)
