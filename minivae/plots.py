@@ -1,4 +1,5 @@
-"""Figures (matplotlib, headless Agg backend, PNG): reconstructions, prior samples, loss curves, latent means,
+"""Figures (matplotlib's object-oriented ``Figure``, rendered by Agg to PNG, so no GUI backend is chosen and
+pyplot's state, e.g. a notebook's inline backend, is left alone): reconstructions, prior samples, loss curves, latent means,
 the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals, denoising and inpainting.
 
 Images are ``(N, C, H, W)`` host float arrays in [0, 1]; decoded images are Bernoulli means (sigmoid of the
@@ -8,16 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from minivae import backend
+from minivae.autograd.grad_mode import no_grad
+from minivae.autograd.tensor import Tensor
+from minivae.ops.activation import sigmoid
 
-from minivae import backend  # noqa: E402
-from minivae.autograd.grad_mode import no_grad  # noqa: E402
-from minivae.autograd.tensor import Tensor  # noqa: E402
-from minivae.ops.activation import sigmoid  # noqa: E402
+
+def _subplots(figsize):
+    """A new Figure (not registered with pyplot) and its one Axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _host(t) -> np.ndarray:
@@ -36,14 +40,13 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.nda
 
 
 def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -> Path:
-    fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+    fig, ax = _subplots((cols * 0.6 + 0.4, rows * 0.6 + 0.6))
     ax.imshow(image_grid(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
@@ -80,7 +83,7 @@ def prior_samples(model, path, n: int = 64, seed: int = 0, y=None) -> Path:
 def loss_curves(history: list, path) -> Path:
     """Train loss and test negative ELBO per epoch, nats."""
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _subplots((5, 3.5))
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss")
     ax.plot(epochs, [-h["test_elbo"] for h in history], "s-", label="test -ELBO")
     ax.set_xlabel("epoch")
@@ -89,13 +92,12 @@ def loss_curves(history: list, path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
 def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -> Path:
     """Test-set posterior means of a 2-D latent space, coloured by label."""
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = _subplots((6, 5))
     sc = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=2, alpha=0.7)
     cbar = fig.colorbar(sc, ax=ax, ticks=range(10))
     if class_names:
@@ -105,7 +107,6 @@ def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -
     ax.set_title("test-set means of q(z|x)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
