@@ -66,7 +66,8 @@ def _public_modules() -> list[tuple[str, bool]]:
 def _write_api_pages() -> None:
     """One page per public module in docs/api/generated (git-ignored), rewritten only when it changes:
     the module's docstring and members (autodoc) and, for a package, a table of contents of its modules.
-    A package's page and a re-exporting module's page are not indexed, so each object has one home."""
+    A package's page shows only what the package defines (not its re-exports) and a re-exporting module's
+    page is not indexed, so that each object has one home to link to."""
     out = DOCS / "api" / "generated"
     out.mkdir(parents=True, exist_ok=True)
     modules = _public_modules()
@@ -74,8 +75,10 @@ def _write_api_pages() -> None:
     for name, is_pkg in modules:
         children = [m for m, _ in modules if m.rsplit(".", 1)[0] == name and m != name]
         lines = [name, "=" * len(name), "", f".. automodule:: {name}"]
-        if is_pkg or name in _REEXPORTING:
+        if name in _REEXPORTING:
             lines.append("   :no-index:")
+        elif is_pkg:  # what the package defines itself; its re-exports are documented where they are defined
+            lines.append("   :ignore-module-all:")
         if children:
             lines += ["", ".. toctree::", "   :maxdepth: 1", ""] + [f"   {c}" for c in children]
         pages[f"{name}.rst"] = "\n".join(lines) + "\n"
@@ -93,13 +96,13 @@ _write_api_pages()
 # --------------------------------------------------------------------------- CLI reference
 def _write_cli_page() -> None:
     """docs/_generated/cli.md (git-ignored, included by cli.md): ``minivae --help`` and ``minivae COMMAND
-    --help`` for every sub-command, exactly as argparse prints them (100 columns), from the parser itself."""
+    --help`` for every sub-command, as argparse prints them at 88 columns (the page width), from the parser."""
     import argparse
 
     from minivae.cli import build_parser
 
     previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"
+    os.environ["COLUMNS"] = "88"
     try:
         parser = build_parser()
         sections = [("minivae", parser)]
