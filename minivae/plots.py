@@ -1,5 +1,6 @@
-"""Figures (matplotlib, headless Agg backend, PNG): reconstructions, prior samples, loss curves, latent means,
-the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals and denoising.
+"""Figures (matplotlib's object-oriented ``Figure``, rendered by Agg to PNG, so no GUI backend is chosen and
+pyplot's state, e.g. a notebook's inline backend, is left alone): reconstructions, prior samples, loss curves, latent means,
+the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals, denoising and inpainting.
 
 Images are ``(N, C, H, W)`` host float arrays in [0, 1]; decoded images are Bernoulli means (sigmoid of the
 logits) or Gaussian means clipped to [0, 1]. Conditional models take one-hot labels ``y`` ``(N, K)``.
@@ -8,16 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from minivae import backend
+from minivae.autograd.grad_mode import no_grad
+from minivae.autograd.tensor import Tensor
+from minivae.ops.activation import sigmoid
 
-from minivae import backend  # noqa: E402
-from minivae.autograd.grad_mode import no_grad  # noqa: E402
-from minivae.autograd.tensor import Tensor  # noqa: E402
-from minivae.ops.activation import sigmoid  # noqa: E402
+
+def _subplots(figsize):
+    """A new Figure (not registered with pyplot) and its one Axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _host(t) -> np.ndarray:
@@ -45,7 +49,7 @@ def png_path(path) -> Path:
 
 
 def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -> Path:
-    fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+    fig, ax = _subplots((cols * 0.6 + 0.4, rows * 0.6 + 0.6))
     ax.imshow(image_grid(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -53,7 +57,6 @@ def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -
     fig.tight_layout()
     path = png_path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -90,7 +93,7 @@ def prior_samples(model, path, n: int = 64, seed: int = 0, y=None) -> Path:
 def loss_curves(history: list, path) -> Path:
     """Train loss and test negative ELBO per epoch, nats."""
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _subplots((5, 3.5))
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss")
     ax.plot(epochs, [-h["test_elbo"] for h in history], "s-", label="test -ELBO")
     ax.set_xlabel("epoch")
@@ -100,13 +103,12 @@ def loss_curves(history: list, path) -> Path:
     fig.tight_layout()
     path = png_path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -> Path:
     """Test-set posterior means of a 2-D latent space, coloured by label."""
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = _subplots((6, 5))
     sc = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=2, alpha=0.7)
     cbar = fig.colorbar(sc, ax=ax, ticks=range(10))
     if class_names:
@@ -117,7 +119,6 @@ def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -
     fig.tight_layout()
     path = png_path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -218,6 +219,24 @@ def denoising(model, x: np.ndarray, path, n: int = 12, amount: float = 0.08, see
                      f"denoising: clean / noisy ({'flip' if binary else 'sigma'} {amount:g}) / reconstruction")
 
 
+def inpainting(model, x: np.ndarray, path, n: int = 12, size: int | None = None, steps: int = 200,
+               lr: float = 0.05, y=None) -> Path:
+    """Rows: test images, the same with a centred ``size x size`` square hidden (shown grey), and the square
+    filled by gradient ascent on ``log p(x_visible | z) + log p(z)`` over ``z`` (see
+    :func:`minivae.models.inpaint`; ``steps`` Adam steps of size ``lr``). ``size`` defaults to half the
+    image side."""
+    from minivae.models.inpaint import inpaint, square_mask
+
+    x = x[:n]
+    size = x.shape[-1] // 2 if size is None else int(size)
+    mask = square_mask(x.shape, size)
+    result = inpaint(model, x, mask, steps=steps, lr=lr, y=None if y is None else y[:n])
+    shown = np.where(mask > 0, x, 0.5).astype(np.float32)
+    return save_grid(np.concatenate([x, shown, result.filled]), path, 3, len(x),
+                     f"inpainting: test images / {size}x{size} square hidden / filled by MAP z "
+                     f"({steps} Adam steps)")
+
+
 def conditional_samples(model, path, n: int = 64, label: int = 0, seed: int = 0) -> Path:
     """``n`` draws z ~ N(0, I) decoded with the one label ``label``."""
     z = np.random.default_rng(seed).standard_normal((n, model.latent_dim))
@@ -231,7 +250,7 @@ def training_figures(model, x_test, y_test, mu, history, out, seed: int = 0, dat
     """Write the figures into ``out``; returns ``{name: path}``.
 
     Always: reconstructions, samples (CVAE: class rows, or ``label``'s samples), loss curves (if ``history``),
-    interpolation, denoising, traversals (one row per latent dimension, up to 16). 2-D latents: test means
+    interpolation, denoising, inpainting (image data), traversals (one row per latent dimension, up to 16). 2-D latents: test means
     coloured by label and the decoded manifold. ``y_test``: int labels ``(N,)`` (may be None for the
     unconditional models).
     """
@@ -272,6 +291,8 @@ def training_figures(model, x_test, y_test, mu, history, out, seed: int = 0, dat
                                               y_b=None if yoh is None else yoh[j:j + 1])
     figs["traversals"] = traversals(model, x_test, out / "traversals.png", y=yoh)
     figs["denoising"] = denoising(model, x_test, out / "denoising.png", seed=seed, y=yoh)
+    if x_test.ndim == 4 and min(x_test.shape[-2:]) >= 4:
+        figs["inpainting"] = inpainting(model, x_test, out / "inpainting.png", y=yoh)
     if model.latent_dim == 2:
         if mu is None:
             mu = encode_means(model, x_test, yoh)

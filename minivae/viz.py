@@ -11,6 +11,7 @@
     g = draw_graph(loss, "graph.svg", names={x: "x", w: "w"})
     g.path      # "graph.svg" where Graphviz's `dot` is installed, else "graph.dot" (DOT text)
     g.source    # the DOT text either way
+    draw_graph(loss)   # as a notebook cell's last line: the graph drawn inline (SVG; text without `dot`)
 
 Nodes: one box per :class:`~minivae.autograd.function.Function` (op name, the shape and dtype of each
 output, and the L2 norm of an output's ``.grad`` when it was kept with ``retain_grad()``), one ellipse
@@ -60,6 +61,33 @@ class GraphDrawing:
 
     def __str__(self) -> str:
         return self.source
+
+    # ------------------------------------------------------------------ Jupyter / IPython display
+    def _render(self, fmt: str) -> bytes | None:
+        """The graph rendered by ``dot -TFMT`` (bytes), or None when ``dot`` is not installed."""
+        dot = _dot_binary()
+        if dot is None:
+            return None
+        return _run_dot(dot, fmt, self.source)
+
+    def _repr_svg_(self) -> str | None:
+        """SVG for Jupyter (the drawing shows itself inline); None without ``dot`` or when PNG was asked
+        for, so that the frontend falls back to :meth:`_repr_png_` or the text of :meth:`_repr_pretty_`."""
+        if self.format == "png":
+            return None
+        data = self._render("svg")
+        return None if data is None else data.decode("utf-8")
+
+    def _repr_png_(self) -> bytes | None:
+        """PNG for Jupyter when the drawing was asked for as ``format="png"`` and ``dot`` is installed."""
+        return self._render("png") if self.format == "png" else None
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """The text IPython shows where no image is available: a one-line note and the DOT text."""
+        note = "" if _dot_binary() else (
+            "(Graphviz's `dot` is not installed, so here is the graph as DOT text; "
+            "apt-get install graphviz, or conda install graphviz, to see it drawn)\n")
+        printer.text(note + self.source)
 
 
 def _dot_binary() -> str | None:
@@ -290,7 +318,8 @@ def draw_graph(tensor, path=None, format: str = "svg", names=None, params=None, 
             or with the package when importable (None, default).
     Returns:
         :class:`GraphDrawing` with ``.source`` (DOT text), ``.path`` (the file written, or None),
-        ``.format`` and ``.rendered``. When ``dot`` is not installed an image format falls back to DOT
+        ``.format`` and ``.rendered``. In Jupyter it shows itself as an image (SVG, or PNG for
+        ``format="png"``) when ``dot`` is installed, else as the DOT text with a note. When ``dot`` is not installed an image format falls back to DOT
         text in ``PATH`` with its suffix replaced by ``.dot``.
     Raises:
         ValueError: unknown format. ImportError: ``use_graphviz=True`` without the package.
@@ -315,9 +344,19 @@ def draw_graph(tensor, path=None, format: str = "svg", names=None, params=None, 
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(source)
         return GraphDrawing(source=source, path=out, format="dot", rendered=False)
-    proc = subprocess.run([dot, f"-T{fmt}", "-o", out], input=source.encode("utf-8"),
-                          capture_output=True, timeout=120)
+    _run_dot(dot, fmt, source, out)
+    return GraphDrawing(source=source, path=out, format=fmt, rendered=True)
+
+
+def _run_dot(dot: str, fmt: str, source: str, out: str | None = None) -> bytes:
+    """Run ``dot -TFMT`` on ``source``: write ``out`` when given, else return the rendered bytes.
+
+    Raises:
+        RuntimeError: ``dot`` exited non-zero (its error message is included).
+    """
+    args = [dot, f"-T{fmt}"] + (["-o", out] if out is not None else [])
+    proc = subprocess.run(args, input=source.encode("utf-8"), capture_output=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"draw_graph: `dot -T{fmt}` failed (exit {proc.returncode}): "
                            f"{proc.stderr.decode('utf-8', 'replace').strip()}")
-    return GraphDrawing(source=source, path=out, format=fmt, rendered=True)
+    return proc.stdout

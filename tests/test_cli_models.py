@@ -56,9 +56,9 @@ def test_plot_cli(runs, tmp_path):
     assert main(["plot", str(runs["cvae"]), "--out", str(out), "--label", "2", "--test-limit", "20"]) == 0
     names = {p.name for p in out.glob("*.png")}
     assert {"reconstructions.png", "class_rows.png", "samples.png", "interpolation.png", "traversals.png",
-            "denoising.png", "latent_means.png", "manifold.png"} <= names
+            "denoising.png", "inpainting.png", "latent_means.png", "manifold.png"} <= names
     assert main(["plot", str(runs["vae"]), "--out", str(tmp_path / "v")]) == 0
-    assert (tmp_path / "v" / "manifold.png").is_file()
+    assert (tmp_path / "v" / "manifold.png").is_file() and (tmp_path / "v" / "inpainting.png").is_file()
 
 
 @pytest.mark.filterwarnings("ignore:MNIST training IDX files not found")

@@ -176,3 +176,42 @@ def test_dot_failure_is_reported(tmp_path, monkeypatch):
     x = mv.Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(RuntimeError, match="dot -Tsvg"):
         viz.draw_graph(x, tmp_path / "bad.svg")
+
+
+# ------------------------------------------------------------------------------- inline display (Jupyter)
+def _ipython_bundle(obj):
+    """What IPython's display machinery (as a Jupyter kernel uses it) makes of ``obj``: {mimetype: data}."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    data, _ = InteractiveShell.instance().display_formatter.format(obj)
+    return data
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` program is not installed")
+def test_drawing_shows_itself_as_svg_in_jupyter(rng):
+    pytest.importorskip("IPython")
+    loss, t = _graph(rng)
+    g = viz.draw_graph(loss, names={t["x"]: "x"})
+    bundle = _ipython_bundle(g)
+    assert "<svg" in bundle["image/svg+xml"] and "Conv2d" in bundle["image/svg+xml"]
+    assert "image/png" not in bundle
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` program is not installed")
+def test_drawing_asked_as_png_shows_itself_as_png(rng):
+    pytest.importorskip("IPython")
+    loss, _ = _graph(rng)
+    bundle = _ipython_bundle(viz.draw_graph(loss, format="png"))
+    assert bundle["image/png"][:8] == b"\x89PNG\r\n\x1a\n" and "image/svg+xml" not in bundle
+
+
+def test_without_dot_the_drawing_shows_its_dot_text_with_a_note(rng, monkeypatch):
+    pytest.importorskip("IPython")
+    monkeypatch.setattr(viz, "_dot_binary", lambda: None)
+    loss, _ = _graph(rng)
+    g = viz.draw_graph(loss)
+    bundle = _ipython_bundle(g)
+    assert set(bundle) == {"text/plain"}
+    text = bundle["text/plain"]
+    assert text.startswith("(Graphviz's `dot` is not installed") and "apt-get install graphviz" in text
+    assert g.source in text

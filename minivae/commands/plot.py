@@ -1,6 +1,7 @@
 """Draw a trained VAE's figures: reconstructions, prior samples, loss curves, interpolation, latent traversals,
-denoising; for 2-D latents the test means coloured by label and the decoded manifold; for a CVAE one row per
-class (and with --label that class's samples and manifold).
+denoising, inpainting (a hidden square filled by gradient ascent over z); for 2-D latents the test means
+coloured by label and the decoded manifold; for a CVAE one row per class (and with --label that class's
+samples and manifold).
 
 Example: minivae plot runs/demo --out runs/demo/figures
 """

@@ -18,6 +18,7 @@ arguments, so ``build_model(name, **model.config())`` rebuilds it (what checkpoi
 from minivae.models.conv_vae import ConvVAE, KerasConvVAE
 from minivae.models.cvae import CVAE
 from minivae.models.elbo import ELBOTerms, LIKELIHOODS, capacity_at, negative_elbo, reconstruction_nll
+from minivae.models.inpaint import InpaintResult, inpaint, masked_log_likelihood, square_mask
 from minivae.models.mlp_vae import MLPVAE, TorchMLPVAE
 from minivae.models.vae import VAE
 
@@ -58,4 +59,5 @@ def is_conditional(name: str) -> bool:
 
 
 __all__ = ["ConvVAE", "KerasConvVAE", "MLPVAE", "TorchMLPVAE", "CVAE", "ELBOTerms", "LIKELIHOODS",
-           "capacity_at", "negative_elbo", "reconstruction_nll", "VAE", "MODELS", "build_model", "is_conditional"]
+           "capacity_at", "negative_elbo", "reconstruction_nll", "VAE", "MODELS", "build_model", "is_conditional",
+           "inpaint", "InpaintResult", "masked_log_likelihood", "square_mask"]
