@@ -44,24 +44,31 @@ opt = Adam(model.parameters(), lr=1e-4)
 rng = np.random.default_rng(0)
 for s in range(3):
     train_step(model, opt, x[s * batch:(s + 1) * batch], rng)
-times = []
+times, cpu = [], []
 for s in range(steps):
     b = x[(s % 8) * batch:((s % 8) + 1) * batch]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train_step(model, opt, b, rng)
     times.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
 import minivae
-print(json.dumps({{"ms": 1e3 * sorted(times)[len(times) // 2], "file": minivae.__file__}}))
+print(json.dumps({{"ms": 1e3 * sorted(times)[len(times) // 2], "cpu_ms": 1e3 * sorted(cpu)[len(cpu) // 2],
+                  "file": minivae.__file__}}))
 """
 
 
-def step_ms(root: Path, batch: int, steps: int, synthetic: bool) -> float:
+def step_ms(root: Path, batch: int, steps: int, synthetic: bool, threads: int | None) -> tuple[float, float]:
+    """(median wall ms, median CPU ms of the process) per step in a fresh process importing ``root``."""
+    import os
+
     code = CHILD.format(root=str(root), batch=batch, steps=steps, synthetic=synthetic)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=root)
+    env = dict(os.environ, **({"NUMBA_NUM_THREADS": str(threads)} if threads else {}))
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=root,
+                         env=env)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     if not res["file"].startswith(str(root)):
         raise RuntimeError(f"imported minivae from {res['file']}, not from {root}")
-    return res["ms"]
+    return res["ms"], res["cpu_ms"]
 
 
 def double_backward(batch: int, repeats: int, synthetic: bool) -> dict:
@@ -114,22 +121,30 @@ def main(argv=None) -> int:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     p.add_argument("--steps", type=int, default=30, help="timed steps per process")
     p.add_argument("--synthetic", action="store_true", help="random binary images instead of Fashion-MNIST")
+    p.add_argument("--threads", type=int, default=None,
+                   help="NUMBA_NUM_THREADS of the step processes (1 makes process CPU time a steadier measure on "
+                        "a loaded machine)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from machine import header
 
     print(header())
     if args.baseline is not None:
-        print(f"\n# training step, median of {args.rounds} alternating process pairs, {args.steps} steps each (ms)")
-        print(f"{'batch':>6} {'baseline ms':>12} {'v2 ms':>9} {'v2/base':>8}   per-pair ratios")
+        print(f"\n# training step, median of {args.rounds} alternating process pairs, {args.steps} steps each, "
+              f"NUMBA_NUM_THREADS={args.threads or 'default'}: wall ms and process CPU ms per step")
+        print(f"{'batch':>6} {'base wall':>10} {'v2 wall':>9} {'v2/base':>8} {'base CPU':>9} {'v2 CPU':>8} "
+              f"{'v2/base':>8}   per-pair wall ratios | CPU ratios")
         for batch in args.batch_sizes:
             base, new = [], []
             for _ in range(args.rounds):
-                base.append(step_ms(args.baseline.resolve(), batch, args.steps, args.synthetic))
-                new.append(step_ms(ROOT, batch, args.steps, args.synthetic))
-            ratios = [n / b for n, b in zip(new, base)]
-            print(f"{batch:>6} {statistics.median(base):>12.2f} {statistics.median(new):>9.2f} "
-                  f"{statistics.median(ratios):>8.3f}   " + " ".join(f"{r:.3f}" for r in ratios))
+                base.append(step_ms(args.baseline.resolve(), batch, args.steps, args.synthetic, args.threads))
+                new.append(step_ms(ROOT, batch, args.steps, args.synthetic, args.threads))
+            wall = [n[0] / b[0] for n, b in zip(new, base)]
+            cpu = [n[1] / b[1] for n, b in zip(new, base)]
+            med = statistics.median
+            print(f"{batch:>6} {med(b[0] for b in base):>10.2f} {med(n[0] for n in new):>9.2f} {med(wall):>8.3f} "
+                  f"{med(b[1] for b in base):>9.2f} {med(n[1] for n in new):>8.2f} {med(cpu):>8.3f}   "
+                  + " ".join(f"{r:.3f}" for r in wall) + " | " + " ".join(f"{r:.3f}" for r in cpu))
     print("\n# double backward (gradient penalty on the decoder input z), this checkout, median of 10 (ms)")
     print(f"{'batch':>6} {'backward ms':>12} {'grad(create_graph)+backward ms':>31} {'ratio':>6}  graph nodes")
     for batch in args.batch_sizes:

@@ -254,10 +254,14 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
     default, drawn from ``seed``) is checked too, so both the Hessian-vector terms and the VJP's linearity in
     ``v`` are compared. Full mode compares the whole Jacobian of that function.
 
-    Args: as :func:`gradcheck`; ``grad_outputs``: arrays or Tensors of the outputs' shapes (held fixed when they
-        are Tensors without ``requires_grad``). ``report=True`` returns the :class:`CheckReport` instead.
-    Returns: True on success (False with ``raise_exception=False``), or the report.
-    Raises: GradcheckError naming the input (``grad_output k`` for the v's), the worst element and both values.
+    Args:
+        grad_outputs: arrays or Tensors of the outputs' shapes (held fixed when they are Tensors without
+            ``requires_grad``); the others as :func:`gradcheck`. ``report=True`` returns the
+            :class:`CheckReport` instead.
+    Returns:
+        True on success (False with ``raise_exception=False``), or the report.
+    Raises:
+        GradcheckError naming the input (``grad_output k`` for the v's), the worst element and both values.
     """
     tensors, checked = fd.prepare(inputs)
     outs = fd.outputs(fn, tensors)

@@ -97,5 +97,5 @@ def tanh(x) -> Tensor:
 
 
 def softplus(x) -> Tensor:
-    """``log(1 + exp(x))`` elementwise, stable for large |x|."""
+    """``log(1 + exp(x))`` elementwise, stable for large ``|x|``."""
     return Softplus.apply(x)

@@ -79,8 +79,12 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "sum") -> 
     """Bernoulli negative log-likelihood of ``target`` under ``sigmoid(logits)``, in nats.
 
     Stable form ``max(x, 0) - x t + log1p(exp(-|x|))`` (as ``torch.nn.functional.binary_cross_entropy_with_logits``).
-    Args: logits and target of one shape and floating dtype; reduction "sum" (default, the VAE convention),
-        "mean" or "none". Raises ValueError on shape mismatch or unknown reduction, TypeError on dtypes.
+
+    Args:
+        logits, target: one shape and floating dtype.
+        reduction: "sum" (default, the VAE convention), "mean" or "none".
+    Raises:
+        ValueError: shape mismatch or unknown reduction. TypeError: non-floating or mixed dtypes.
     """
     logits, target = as_tensor(logits), as_tensor(target)
     check_same_shape("binary_cross_entropy_with_logits", logits=logits, target=target)

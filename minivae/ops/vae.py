@@ -131,8 +131,12 @@ def kl_normal(mu, logvar) -> Tensor:
 def reparameterize_kl(mu, logvar, eps) -> tuple[Tensor, Tensor]:
     """Fused reparameterization and KL: returns ``(z, kl)``.
 
-    Args: mu, logvar, eps ``(N, latent_dim)`` of one floating dtype; eps ~ N(0, I) is given by the caller so
-        that the op is deterministic (and checkable by finite differences with the noise held fixed).
-    Returns: z ``(N, latent_dim)``; kl ``(N,)`` in nats (Kingma & Welling 2014, eq. 10 and appendix B).
+    Args:
+        mu, logvar, eps: ``(N, latent_dim)`` of one floating dtype; eps ~ N(0, I) is given by the caller so
+            that the op is deterministic (and checkable by finite differences with the noise held fixed).
+    Returns:
+        z ``(N, latent_dim)``; kl ``(N,)`` in nats (Kingma & Welling 2014, eq. 10 and appendix B).
+    Raises:
+        ValueError: shapes differ or are not 2-D. TypeError: non-floating or mixed dtypes.
     """
     return ReparameterizeKL.apply(mu, logvar, eps)
