@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 from numpy import ndarray
 
 from minivae import kernels
@@ -157,18 +158,18 @@ class Function:
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
-        needs = tuple([t.requires_grad for t in tensors])
-        record = grad_mode.is_grad_enabled() and any(needs)
+        record = grad_mode.is_grad_enabled() and any([t.requires_grad for t in tensors])
         results = tuple([Tensor._make(y, record) for y in outputs])
         dual = DUAL.level is not None and not DUAL.busy and any(t._fw_tangent is not None for t in tensors)
-        if record or dual:
+        if record or dual:  # (otherwise fn is dropped here, with what it saved)
             fn.inputs = tensors
             fn._saved_spec = _saved_spec(fn._to_save, arrays, results)
-        fn._to_save = ()
+            fn._to_save = ()
         if record:
             fn.kernel_selection = kernels.selection()
-            fn.needs_input_grad = needs
-            fn.output_meta = tuple((r.data.shape, r.data.dtype, get_array_module(r.data)) for r in results)
+            fn.needs_input_grad = tuple([t.requires_grad for t in tensors])
+            fn.output_meta = tuple([(y.shape, y.dtype, np if type(y) is ndarray else get_array_module(y))
+                                    for y in (r.data for r in results)])
             fn._outputs = tuple(weakref.ref(r) for r in results)
             for i, r in enumerate(results):
                 r._ctx, r._output_index = fn, i

@@ -63,6 +63,7 @@ def register(device: str, name: str, module_path: str) -> None:
     Select it afterwards with ``use(name, device=device)``. Raises ValueError for an unknown device.
     """
     _MODULES[(check_device_name(device), name)] = module_path
+    _FUNCTIONS.clear()
 
 
 def implementations(device: str | None = None) -> list[str]:
@@ -100,15 +101,25 @@ def module(device: str = CPU, name: str | None = None) -> ModuleType:
     return importlib.import_module(path)
 
 
+_FUNCTIONS: dict = {}  # (kernel, device, selection snapshot) -> function; cleared by register()
+
+
 def get(kernel: str, device: str = CPU):
     """The function implementing ``kernel`` on ``device`` with the implementation selected in this context.
 
+    Looked up once per (kernel, device, selection) and cached: every op's forward asks, so this is on the hot path.
     Raises:
         KeyError: unknown kernel name. ValueError: unknown implementation.
     """
+    key = (kernel, device, _SELECTION.get())
+    try:
+        return _FUNCTIONS[key]
+    except KeyError:
+        pass
     if kernel not in KERNELS:
         raise KeyError(f"unknown kernel {kernel!r}; known kernels: {', '.join(KERNELS)}")
-    return getattr(module(device), kernel)
+    fn = _FUNCTIONS[key] = getattr(module(device), kernel)
+    return fn
 
 
 class bound:
