@@ -36,6 +36,10 @@ EXPECTED = {
     "conv_vae.ipynb": ["test ELBO after", "library z matches the loop above: True", "over the hidden pixels"],
     "kernels_cpu_vs_gpu.ipynb": ["worst relative difference from the reference", "numba is",
                                  "largest difference"],
+    "higher_order_and_forward_mode.ipynb": ["nested grad agrees with the closed form",
+                                            "reverse-over-reverse and forward-over-reverse agree",
+                                            "max |Hv - central differences|", "forward and reverse Jacobians agree",
+                                            "full-Jacobian checks caught 10"],
 }
 
 
