@@ -1,6 +1,6 @@
 """``python -m minivae`` runs the ``minivae`` command line."""
 import sys
 
-from minivae.cli import main
+from minivae.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

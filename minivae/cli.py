@@ -49,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def console_main() -> int:
+    """The ``minivae`` program (console script and ``python -m minivae``): :func:`main`, and once the command has
+    finished, SIGINT/SIGTERM are ignored while the interpreter shuts down."""
+    return main(_console=True)
+
+
+def main(argv: list[str] | None = None, _console: bool = False) -> int:
     """Run a sub-command; returns its exit status. SIGINT/SIGTERM give ``128 + signal`` (130/143) and one
     line; any other error one line ``minivae CMD: error: ...`` and status 1 (``--debug``: the traceback);
     a closed stdout (``minivae data list | head``) ends quietly."""
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with GracefulStop():
+        with GracefulStop(ignore_after=_console):
             return int(args._run(args) or 0)
     except KeyboardInterrupt as err:
         hint = " The last finished epoch's checkpoint is kept; continue with `minivae train --resume DIR`." \
@@ -79,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

@@ -32,15 +32,18 @@ class GracefulStop:
     """Context manager handling SIGINT and SIGTERM as described in the module docstring.
 
     Handlers are installed only in the main thread (elsewhere Python forbids it and this does nothing);
-    the previous handlers are restored on exit.
+    the previous handlers are restored on exit, or, with ``ignore_after=True`` (the ``minivae`` program, whose
+    work is done and saved by then), the signals are ignored for the moments the interpreter takes to shut
+    down, so that a finished run is not reported as killed.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, ignore_after: bool = False):
         self._previous: dict = {}
         self._depth = 0
         self.pending: int | None = None
+        self.ignore_after = ignore_after  # on exit ignore the signals instead of restoring the old handlers
 
     def _handle(self, signum, frame):
         if self._depth and self.pending is None:
@@ -56,7 +59,7 @@ class GracefulStop:
 
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_IGN if self.ignore_after else handler)
         self._previous.clear()
 
     @contextmanager
