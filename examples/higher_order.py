@@ -40,7 +40,10 @@ def nodes(t) -> int:
     return 0 if t.grad_fn is None else len(_topological_order([t.grad_fn]))
 
 
-def timed(label, fn):
+def timed(label, fn, warm: bool = True):
+    """Run ``fn`` (once first, untimed, when ``warm``: JIT cache loads and first-call costs are not counted)."""
+    if warm:
+        fn()
     t0 = time.perf_counter()
     out = fn()
     COSTS.append((label, time.perf_counter() - t0))
@@ -148,7 +151,7 @@ def gradient_penalty():
     total = loss + pen
     n_first, n_total = nodes(loss), nodes(total)
     model.zero_grad()
-    timed("gradient-penalty backward (double backward through the decoder)", lambda: total.backward())
+    total.backward()
     g = params[0].grad.data.copy()
     w = params[0].data
     eps, idx = 1e-6, (0, 0)
@@ -165,9 +168,29 @@ def gradient_penalty():
     opt.step()
     after = sum(t.item() for t in penalised())
     print(f"   loss + penalty before the Adam step {loss.item() + pen.item():.6f} nats, after {after:.6f} nats")
-    model.zero_grad()
-    loss, _ = penalised()
-    timed("plain backward of the same loss (for comparison)", lambda: loss.backward())
+    # costs, median of 7 fresh graphs each: the whole penalty step (grad with create_graph + the double
+    # backward) against one plain backward of the same loss
+    def penalty_step():
+        model.zero_grad()
+        z = mv.Tensor(z0, requires_grad=True)
+        loss = f(z)
+        t0 = time.perf_counter()
+        (gz,) = grad(loss, z, create_graph=True)
+        (loss + (gz * gz).sum() * 0.1).backward()
+        return time.perf_counter() - t0
+
+    def plain_step():
+        model.zero_grad()
+        loss = f(mv.Tensor(z0, requires_grad=True))
+        t0 = time.perf_counter()
+        loss.backward()
+        return time.perf_counter() - t0
+
+    pen_s = sorted(penalty_step() for _ in range(7))[3]
+    plain_s = sorted(plain_step() for _ in range(7))[3]
+    COSTS.append(("gradient-penalty step: grad(create_graph) + double backward, median of 7", pen_s))
+    COSTS.append(("plain backward of the same loss, median of 7", plain_s))
+    print(f"   cost: penalty step {pen_s * 1e3:.1f} ms = {pen_s / plain_s:.2f} x one plain backward ({plain_s * 1e3:.1f} ms)")
 
 
 def draw_double_backward(path: str) -> str:
@@ -189,11 +212,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.graph:
         print(f"graph of a double backward written to {draw_double_backward(args.graph)}\n")
-    timed("1. tanh derivatives 1-4", tanh_derivatives)
+    timed("1. tanh derivatives 1-4", tanh_derivatives, warm=False)
     mlp_hessian()
     vae_hvp()
     gradient_penalty()
-    print("\n5. What each costs (seconds, this machine; the first conv calls include loading the Numba cache)")
+    print("\n5. What each costs (seconds, this machine, after one untimed call; the tanh row includes printing)")
     for label, seconds in COSTS:
         print(f"   {label:<70} {seconds:9.4f} s")
     return 0
