@@ -135,3 +135,14 @@ def test_tangents_do_not_outlive_their_level():
         y = F.exp(fwAD.make_dual(mv.Tensor(X0), mv.Tensor(np.ones(3))))
     with fwAD.dual_level():
         assert fwAD.unpack_dual(y).tangent is None
+
+
+def test_unpacked_primal_carries_no_tangent_but_keeps_the_reverse_graph():
+    x = mv.Tensor(X0, requires_grad=True)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, mv.Tensor(np.ones(3)))
+        primal, tangent = fwAD.unpack_dual(d)
+        assert fwAD.unpack_dual(primal).tangent is None
+        np.testing.assert_array_equal(primal.data, X0)
+        (g,) = mv.autograd.grad(F.sum(primal * primal), x)
+    np.testing.assert_allclose(g.data, 2 * X0)

@@ -107,8 +107,8 @@ class UnpackedDualTensor(NamedTuple):
 
 
 def unpack_dual(tensor) -> UnpackedDualTensor:
-    """``(primal, tangent)`` of a tensor in the open level; ``primal`` is the tensor itself (a view in PyTorch),
-    ``tangent`` a Tensor or None.
+    """``(primal, tangent)`` of a tensor in the open level: ``primal`` shares the tensor's values and its reverse-mode
+    history but carries no tangent (as PyTorch's view); ``tangent`` is a Tensor, or None for a zero tangent.
 
     Raises RuntimeError outside a ``dual_level`` block.
     """
@@ -117,4 +117,11 @@ def unpack_dual(tensor) -> UnpackedDualTensor:
                            "(tangents do not outlive their level)")
     fw = getattr(tensor, "_fw_tangent", None)
     tangent = fw[1] if fw is not None and fw[0] is DUAL.level else None
-    return UnpackedDualTensor(tensor, tangent)
+    if tangent is None:
+        return UnpackedDualTensor(tensor, None)
+    DUAL.busy = True  # the primal: an alias of the values (differentiable in reverse mode) without the tangent
+    try:
+        primal = _MakeDual.apply(tensor)
+    finally:
+        DUAL.busy = False
+    return UnpackedDualTensor(primal, tangent)
