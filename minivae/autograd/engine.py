@@ -95,14 +95,10 @@ def _add(a, b):
     return b if a is None else a + b
 
 
-def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=False, caller="backward"):
-    """The walk shared by :func:`backward` (``inputs`` None) and :func:`grad`."""
-    if create_graph and not grad_mode.is_grad_enabled():
-        raise RuntimeError(f"{caller}: create_graph=True under no_grad: the backward pass can't be recorded; "
-                           "leave the no_grad block (or wrap the call in enable_grad())")
-    retain_graph = create_graph if retain_graph is None else retain_graph
-    leaf_targets: dict = {}  # id(leaf) -> positions in inputs
-    node_targets: dict = {}  # (id(fn), output index) -> positions in inputs
+def _targets(inputs, caller):
+    """Where the gradients of ``inputs`` will be found: leaves by id, non-leaves by (node id, output index)."""
+    leaf_targets: dict = {}
+    node_targets: dict = {}
     for pos, t in enumerate(inputs or ()):
         if not isinstance(t, Tensor):
             raise TypeError(f"{caller}: input {pos} is a {type(t).__name__}, not a Tensor")
@@ -110,9 +106,70 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
             leaf_targets.setdefault(id(t), []).append(pos)
         else:
             node_targets.setdefault((id(t._ctx), t._output_index), []).append(pos)
+    return leaf_targets, node_targets
+
+
+def _output_grads(fn, pending, create_graph, node_targets, captured):
+    """The gradients of ``fn``'s outputs (summed over their consumers, through the outputs' hooks; zeros for an
+    output nobody used), or None when no gradient reaches ``fn`` at all."""
+    grads = [pending.pop((id(fn), i), None) for i in range(len(fn.output_meta))]
+    if all(g is None for g in grads):
+        return None
+    if fn.freed:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through {fn.name}): its saved tensors "
+            "were freed by the first backward. Pass retain_graph=True to the first backward() call.")
+    for i, g in enumerate(grads):
+        out = fn._outputs[i]()
+        if g is not None and out is not None and (out._hooks or out._retain_grad):
+            g = grads[i] = out._apply_hooks(g, create_graph)
+        for pos in node_targets.get((id(fn), i), ()) if node_targets else ():
+            captured[pos] = g
+        if g is None:
+            shape, dtype, xp = fn.output_meta[i]
+            grads[i] = Tensor._make(xp.zeros(shape, dtype=dtype))
+    return grads
+
+
+def _call_vjp(fn, grads_out, needs, tracer, checking) -> tuple:
+    """``fn.backward(*grads_out)`` under the kernels its forward used, asking only for the inputs in ``needs``."""
+    if checking:
+        anomaly.check_saved(fn)
+    saved_needs, fn.needs_input_grad = fn.needs_input_grad, needs
+    try:
+        with kernels.bound(fn.kernel_selection):
+            grads_in = fn.backward(*grads_out) if tracer is None else tracer.run(fn, grads_out)
+    finally:
+        fn.needs_input_grad = saved_needs
+    if not isinstance(grads_in, tuple):
+        grads_in = (grads_in,)
+    if len(grads_in) != len(fn.inputs):
+        raise RuntimeError(f"{fn.name}.backward returned {len(grads_in)} gradients for {len(fn.inputs)} inputs")
+    if checking:
+        anomaly.check_grads(fn, grads_in)
+    return grads_in
+
+
+def _checked(fn, t, g) -> Tensor:
+    """A VJP's gradient for input ``t``, as a Tensor of ``t``'s shape and dtype."""
+    if not isinstance(g, Tensor):  # a VJP written on arrays: first order only
+        g = Tensor._make(_as_array(g))
+    if g.data.shape != t.data.shape:
+        raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {g.shape} for an input of shape {t.shape}")
+    return g if g.data.dtype == t.data.dtype else g.astype(t.dtype)
+
+
+def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=False, caller="backward"):
+    """The walk shared by :func:`backward` (``inputs`` None: accumulate into the leaves' ``.grad``) and
+    :func:`grad` (return the gradients of ``inputs``)."""
+    if create_graph and not grad_mode.is_grad_enabled():
+        raise RuntimeError(f"{caller}: create_graph=True under no_grad: the backward pass can't be recorded; "
+                           "leave the no_grad block (or wrap the call in enable_grad())")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    leaf_targets, node_targets = _targets(inputs, caller)
     captured = [None] * len(inputs or ())
     leaves: dict = {}  # id(leaf) -> [leaf, summed gradient]: hooks then see the total, once
-    pending: dict = {}
+    pending: dict = {}  # (id(node), output index) -> summed gradient of that output so far
     for out, g in zip(outputs, seeds):
         if out._ctx is None:
             entry = leaves.setdefault(id(out), [out, None])
@@ -121,67 +178,26 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
             key = (id(out._ctx), out._output_index)
             pending[key] = _add(pending.get(key), g)
     order = _topological_order([o._ctx for o in outputs if o._ctx is not None])
-    runs = None
+    runs = None  # grad(): the nodes whose VJP must run, each with the inputs it is asked for
     if inputs is not None:
         order, runs = _prune(order, leaf_targets, node_targets)
-    tracer = _trace.active()
-    checking = anomaly.is_enabled()
+    tracer, checking = _trace.active(), anomaly.is_enabled()
     with (grad_mode.enable_grad() if create_graph else grad_mode.no_grad()):
         for fn in order:
-            grads_out = [pending.pop((id(fn), i), None) for i in range(len(fn.output_meta))]
-            if all(g is None for g in grads_out):
-                continue  # no gradient flows through this node
-            if fn.freed:
-                raise RuntimeError(
-                    f"Trying to backward through the graph a second time (through {fn.name}): its saved tensors "
-                    "were freed by the first backward. Pass retain_graph=True to the first backward() call.")
-            for i, g in enumerate(grads_out):
-                out = fn._outputs[i]()
-                if g is not None and out is not None and (out._hooks or out._retain_grad):
-                    g = grads_out[i] = out._apply_hooks(g, create_graph)
-                if node_targets:
-                    for pos in node_targets.get((id(fn), i), ()):
-                        captured[pos] = g
-                if g is None:
-                    shape, dtype, xp = fn.output_meta[i]
-                    grads_out[i] = Tensor._make(xp.zeros(shape, dtype=dtype))
-            if runs is not None and id(fn) not in runs:
-                continue  # only its outputs were asked for
-            if checking:
-                anomaly.check_saved(fn)
-            needs = fn.needs_input_grad
-            if runs is not None:
-                fn.needs_input_grad = runs[id(fn)]
-            try:
-                with kernels.bound(fn.kernel_selection):
-                    grads_in = fn.backward(*grads_out) if tracer is None else tracer.run(fn, grads_out)
-            finally:
-                fn.needs_input_grad = needs
-            if not isinstance(grads_in, tuple):
-                grads_in = (grads_in,)
-            if len(grads_in) != len(fn.inputs):
-                raise RuntimeError(f"{fn.name}.backward returned {len(grads_in)} gradients for "
-                                   f"{len(fn.inputs)} inputs")
-            if checking:
-                anomaly.check_grads(fn, grads_in)
-            for t, g, needed in zip(fn.inputs, grads_in, needs if runs is None else runs[id(fn)]):
+            grads_out = _output_grads(fn, pending, create_graph, node_targets, captured)
+            if grads_out is None or (runs is not None and id(fn) not in runs):
+                continue  # nothing flows through this node, or only its outputs were asked for
+            needs = fn.needs_input_grad if runs is None else runs[id(fn)]
+            for t, g, needed in zip(fn.inputs, _call_vjp(fn, grads_out, needs, tracer, checking), needs):
                 if not needed or g is None:
                     continue
-                if not isinstance(g, Tensor):  # a VJP written on arrays: first order only
-                    g = Tensor._make(_as_array(g))
-                gd, td = g.data, t.data
-                if gd.shape != td.shape:
-                    raise RuntimeError(f"{fn.name}.backward returned a gradient of shape {g.shape} "
-                                       f"for an input of shape {t.shape}")
-                if gd.dtype != td.dtype:
-                    g = g.astype(t.dtype)
-                if t._ctx is None:
-                    if inputs is None or id(t) in leaf_targets:
-                        entry = leaves.setdefault(id(t), [t, None])
-                        entry[1] = _add(entry[1], g)
-                else:
+                g = _checked(fn, t, g)
+                if t._ctx is not None:
                     key = (id(t._ctx), t._output_index)
                     pending[key] = _add(pending.get(key), g)
+                elif inputs is None or id(t) in leaf_targets:
+                    entry = leaves.setdefault(id(t), [t, None])
+                    entry[1] = _add(entry[1], g)
             if not retain_graph:
                 fn.release()
         for leaf, g in leaves.values():
@@ -193,15 +209,18 @@ def _run(outputs, seeds, retain_graph, create_graph, inputs=None, allow_unused=F
             else:
                 for pos in leaf_targets.get(id(leaf), ()):
                     captured[pos] = g
-    if inputs is None:
-        return None
+    return None if inputs is None else _results(inputs, captured, allow_unused, create_graph, caller)
+
+
+def _results(inputs, captured, allow_unused, create_graph, caller) -> tuple:
+    out = []
     for pos, (t, g) in enumerate(zip(inputs, captured)):
         if g is None and not allow_unused:
             raise RuntimeError(f"{caller}: input {pos} (shape {t.shape}) was not used to compute the outputs, so "
                                "it has no gradient; pass allow_unused=True to get None for it")
-        if g is not None and not create_graph:
-            captured[pos] = Tensor._make(g.data) if g.requires_grad or g._ctx is not None else g
-    return tuple(captured)
+        out.append(g if g is None or create_graph or (not g.requires_grad and g._ctx is None)
+                   else Tensor._make(g.data))
+    return tuple(out)
 
 
 def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
