@@ -39,6 +39,12 @@ def test_numba_cuda_is_not_simulated():
     cp.testing.assert_array_equal(y, cp.full((3, 2), 4.0, cp.float32))
 
 
+def test_sm_count_is_the_devices():
+    from minivae.kernels import _cuda_compat
+
+    assert _cuda_compat.sm_count(cp) == cp.cuda.Device().attributes["MultiProcessorCount"]
+
+
 def _assert_close(got, expected, dtype):
     """GPU result vs the CPU reference computed in float64 from the same inputs."""
     got = cp.asnumpy(got)
