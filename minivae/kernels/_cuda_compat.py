@@ -113,7 +113,7 @@ def _numba_type(a):
         from numba import types
 
         t = _type_cache[key] = types.int64 if key == "int64" else types.Array(
-            types.float32 if a.dtype == np.float32 else types.float64, a.ndim, "C")
+            numba.from_dtype(a.dtype), a.ndim, "C")
     return t
 
 

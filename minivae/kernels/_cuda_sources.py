@@ -17,6 +17,8 @@ Kernels (indices are NCHW; "S" is the number of batch splits a reduction is cut 
 * ``channel_sum``: the conv bias gradient, one block per channel and batch split.
 * ``gemm``: tiled shared-memory GEMM, either operand transposed, bias fused; ``column_sum``.
 * ``reparam_kl_forward`` / ``reparam_kl_backward``, ``bce_forward`` / ``bce_backward``: elementwise.
+* ``adam_step``: one Adam step of every parameter with a gradient, over flat buffers (the fused Adam of
+  :mod:`minivae.optim.adam`).
 
 The three block reductions share one device function, ``block_sum`` (a shared-memory tree sum over the
 block's threads).
@@ -295,7 +297,34 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
         if idx < x.size:
             out[idx] = gy[idx] * (half * (one + math.tanh(half * x[idx])) - t[idx])
 
-    return dict(conv_forward=conv_forward, conv_gather=conv_gather, conv_weight_grad=conv_weight_grad,
+    @cuda.jit
+    def adam_step(p, g, m, v, seg, coef, hyper):
+        # One Adam step (Kingma & Ba 2015, Algorithm 1, as minivae.optim.Adam) on flat views: block row y
+        # updates parameter y of those with a gradient, elements seg[y,0] <= k < seg[y,1] of p, m, v, its
+        # gradient at g[seg[y,2] + k - seg[y,0]]. coef[y] = (lr / (1 - b1^t), 1 - b2^t) with t that
+        # parameter's step count; hyper = (b1, b2, 1 - b1, 1 - b2, weight_decay, eps). Same operation order
+        # as adam.py: g += wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g; p -= step m / (sqrt(v/bc2) + eps).
+        y = cuda.blockIdx.y
+        start = seg[y, 0]
+        end = seg[y, 1]
+        goff = seg[y, 2] - start
+        step_size = coef[y, 0]
+        bc2 = coef[y, 1]
+        b1, b2, c1, c2, wd, eps = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], hyper[5]
+        stride = cuda.gridDim.x * cuda.blockDim.x
+        k = start + cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        while k < end:
+            gk = g[goff + k]
+            if wd != zero:
+                gk = gk + wd * p[k]
+            mk = m[k] * b1 + c1 * gk
+            vk = v[k] * b2 + c2 * gk * gk
+            m[k] = mk
+            v[k] = vk
+            p[k] = p[k] - step_size * mk / (math.sqrt(vk / bc2) + eps)
+            k += stride
+
+    return dict(adam_step=adam_step, conv_forward=conv_forward, conv_gather=conv_gather, conv_weight_grad=conv_weight_grad,
                 conv_weight_grad_taps=conv_weight_grad_taps,
                 channel_sum=channel_sum, gemm=gemm, column_sum=column_sum,
                 reparam_kl_forward=reparam_kl_forward, reparam_kl_backward=reparam_kl_backward,

@@ -40,7 +40,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
     "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
     "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
-    "bce_with_logits_forward", "bce_with_logits_backward", "simulated",
+    "bce_with_logits_forward", "bce_with_logits_backward", "simulated", "fused_adam_step",
 ]
 
 # Launch geometry. The simulator runs every thread as Python (~0.15 ms each), so it gets small blocks.
@@ -297,3 +297,32 @@ def bce_with_logits_backward(grad_output, logits, target):
     out = xp.empty(x.shape, dtype=dtype)
     _launch_1d(xp, _kernel("bce_backward", dtype), out.size, g, x, t, out)
     return out.reshape(shape)
+
+
+# --------------------------------------------------------------------------- fused Adam (not a KERNELS entry)
+
+
+def fused_adam_step(param, grad, exp_avg, exp_avg_sq, segments, coefficients, hyper, max_len: int) -> None:
+    """One Adam step of several parameters in one kernel launch, in place on flat buffers.
+
+    Args:
+        param, exp_avg, exp_avg_sq: 1-D C-contiguous buffers holding every parameter and its two moments
+            (float32 or float64, one dtype); updated in place.
+        grad: 1-D buffer of the gradients of the parameters being updated, in ``segments`` order.
+        segments: int64 ``(S, 3)``: per updated parameter, ``(start, end)`` of its elements in ``param`` and
+            the start of its gradient in ``grad``. Parameters not listed are left untouched.
+        coefficients: ``(S, 2)`` of the buffers' dtype: ``(lr / (1 - beta1^t), 1 - beta2^t)``, ``t`` the
+            parameter's own step count (bias correction as ``torch.optim.Adam``).
+        hyper: ``(6,)`` of the buffers' dtype: ``(beta1, beta2, 1 - beta1, 1 - beta2, weight_decay, eps)``.
+        max_len: the largest ``end - start`` (sizes the grid).
+    Maths: Kingma & Ba (2015), Algorithm 1, in the operation order of :class:`minivae.optim.Adam`.
+    Raises: TypeError for dtypes other than float32/float64.
+    """
+    xp = get_array_module(param)
+    rows = int(segments.shape[0])
+    if rows == 0:
+        return
+    block = 4 if simulated() else _BLOCK
+    cols = max(1, min(-(-int(max_len) // block), _BLOCKS_PER_SM * _cuda_compat.sm_count(xp)))
+    _launch(xp, _kernel("adam_step", param.dtype), (cols, rows), block, param, grad, exp_avg, exp_avg_sq,
+            segments, coefficients, hyper)
