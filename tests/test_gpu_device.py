@@ -39,6 +39,12 @@ def test_numba_cuda_is_not_simulated():
     cp.testing.assert_array_equal(y, cp.full((3, 2), 4.0, cp.float32))
 
 
+def test_sm_count_is_the_devices():
+    from minivae.kernels import _cuda_compat
+
+    assert _cuda_compat.sm_count(cp) == cp.cuda.Device().attributes["MultiProcessorCount"]
+
+
 def _assert_close(got, expected, dtype):
     """GPU result vs the CPU reference computed in float64 from the same inputs."""
     got = cp.asnumpy(got)
@@ -190,3 +196,28 @@ def test_conv_vae_training_steps_on_gpu_match_cpu():
                 assert np.isfinite(g[key])
                 np.testing.assert_allclose(g[key], c[key], rtol=2e-4, atol=1e-3, err_msg=f"{impl} {key}")
     assert cpu[-1]["loss"] < cpu[0]["loss"]  # and the steps do train
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_on_gpu_matches_the_cpu_adam(dtype):
+    from minivae.nn.parameter import Parameter
+    from minivae.optim import Adam
+
+    rng = np.random.default_rng(5)
+    shapes = [(32, 1, 3, 3), (32,), (2304, 4), (1,)]
+    init = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    gpu_p = [Parameter(cp.asarray(a)) for a in init]
+    cpu_p = [Parameter(a.copy()) for a in init]
+    fused, plain = Adam(gpu_p, lr=1e-2, weight_decay=0.01), Adam(cpu_p, lr=1e-2, weight_decay=0.01)
+    for step in range(4):
+        for i, s in enumerate(shapes):
+            g = rng.standard_normal(s).astype(dtype)
+            skip = i == 1 and step == 0
+            gpu_p[i].grad = None if skip else Parameter(cp.asarray(g))
+            cpu_p[i].grad = None if skip else Parameter(g)
+        fused.step()
+        plain.step()
+    assert fused._flat is not None  # the fused kernel was used
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(gpu_p, cpu_p):
+        np.testing.assert_allclose(cp.asnumpy(a.data), b.data, rtol=tol, atol=tol)

@@ -1,7 +1,8 @@
 """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1)."""
 from __future__ import annotations
 
-from minivae.backend import get_array_module
+from minivae import kernels as _kernels
+from minivae.backend import CPU, GPU, get_array_module
 from minivae.optim.optimizer import Optimizer
 
 
@@ -11,15 +12,63 @@ class Adam(Optimizer):
     ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
     ``p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
     ``t`` counts the steps of each parameter (those it had a gradient in). ``weight_decay`` adds ``weight_decay * p`` to the gradient (L2, not AdamW).
+
+    ``fused`` (as ``torch.optim.Adam``'s): with parameters on the GPU, one numba-cuda kernel updates every
+    parameter per step (:mod:`minivae.optim._flat_adam`): the parameters' ``data`` and the moment arrays
+    become views into three flat device buffers (rebuilt if one of them is replaced, e.g. by
+    ``Module.to`` or ``load_state_dict``).
+
+    * ``None`` (default): fused when every parameter is on the GPU with one floating dtype and the GPU
+      kernels in use are "numba" (:func:`minivae.kernels.use`); otherwise the per-parameter path.
+    * ``False``: never (the per-parameter path, the only one on the CPU).
+    * ``True``: always; ValueError if the parameters are not all on the GPU with one dtype. Under the CUDA
+      simulator (``NUMBA_ENABLE_CUDASIM=1``) NumPy parameters are accepted: that is how the kernel is
+      tested without a GPU.
+
+    Results equal the per-parameter path up to rounding (the GPU may fuse multiply-adds).
     """
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 fused: bool | None = None):
         # written as `not (ok)` so that NaN, which fails every comparison, is rejected too
         ok_betas = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(0 <= b < 1 for b in betas)
         if not (lr > 0 and ok_betas and eps > 0 and weight_decay >= 0):
             raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
                              f"weight_decay={weight_decay} (need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0)")
+        if fused not in (None, True, False):
+            raise ValueError(f"Adam: fused must be None, True or False, got {fused!r}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        self.fused = fused
+        self._flat = None  # FlatAdam buffers of the fused path, built on its first step
+
+    def step(self) -> None:
+        if not self._fused_now():
+            self._flat = None  # the per-parameter path takes over; the views stay valid arrays
+            return super().step()
+        from minivae.optim._flat_adam import FlatAdam
+
+        self.step_count += 1
+        if self._flat is None or not self._flat.matches(self.params, self.state):
+            self._flat = FlatAdam(self.params, self.state, get_array_module(self.params[0].data))
+        lr, betas, eps, wd = (self.defaults[k] for k in ("lr", "betas", "eps", "weight_decay"))
+        self._flat.step(self.params, self.state, lr, betas, eps, wd)
+
+    def _fused_now(self) -> bool:
+        """Whether this step takes the fused path (see the class docstring); ValueError for fused=True
+        where it cannot."""
+        if self.fused is False:
+            return False
+        on_gpu = all(p.device == GPU for p in self.params)
+        if not on_gpu and self.fused and _simulated():
+            on_gpu = all(p.device == CPU for p in self.params)  # NumPy arrays: the simulator's "device"
+        one_dtype = len({p.dtype for p in self.params}) == 1 and self.params[0].dtype.kind == "f"
+        if on_gpu and one_dtype and (self.fused or _kernels.current(GPU) == "numba"):
+            return True
+        if self.fused:
+            raise ValueError("Adam(fused=True) needs every parameter on the GPU with one floating dtype, got "
+                             f"devices {sorted({p.device for p in self.params})} and dtypes "
+                             f"{sorted({str(p.dtype) for p in self.params})}; use fused=None or False")
+        return False
 
     def _update(self, i, p, grad, state):
         xp = get_array_module(p.data)
@@ -37,3 +86,9 @@ class Adam(Optimizer):
         t = state["step"]
         denom = xp.sqrt(v / (1 - b2 ** t)) + eps
         p.data -= (lr / (1 - b1 ** t)) * m / denom
+
+
+def _simulated() -> bool:
+    from minivae.kernels._cuda_compat import simulated
+
+    return simulated()
