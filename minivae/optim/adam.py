@@ -1,7 +1,6 @@
 """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1)."""
 from __future__ import annotations
 
-from minivae import kernels as _kernels
 from minivae.backend import CPU, GPU, get_array_module
 from minivae.optim.optimizer import Optimizer
 
@@ -18,8 +17,8 @@ class Adam(Optimizer):
     become views into three flat device buffers (rebuilt if one of them is replaced, e.g. by
     ``Module.to`` or ``load_state_dict``).
 
-    * ``None`` (default): fused when every parameter is on the GPU with one floating dtype and the GPU
-      kernels in use are "numba" (:func:`minivae.kernels.use`); otherwise the per-parameter path.
+    * ``None`` (default): the per-parameter path. (The fused kernel has so far run only under the CUDA
+      simulator; it should become the GPU default once it is measured and checked on a real GPU.)
     * ``False``: never (the per-parameter path, the only one on the CPU).
     * ``True``: always; ValueError if the parameters are not all on the GPU with one dtype. Under the CUDA
       simulator (``NUMBA_ENABLE_CUDASIM=1``) NumPy parameters are accepted: that is how the kernel is
@@ -62,7 +61,7 @@ class Adam(Optimizer):
         if not on_gpu and self.fused and _simulated():
             on_gpu = all(p.device == CPU for p in self.params)  # NumPy arrays: the simulator's "device"
         one_dtype = len({p.dtype for p in self.params}) == 1 and self.params[0].dtype.kind == "f"
-        if on_gpu and one_dtype and (self.fused or _kernels.current(GPU) == "numba"):
+        if on_gpu and one_dtype and self.fused:
             return True
         if self.fused:
             raise ValueError("Adam(fused=True) needs every parameter on the GPU with one floating dtype, got "
