@@ -38,8 +38,11 @@ import numpy as np
 from numba import njit
 
 from minivae.kernels._cpu_threads import map_chunks, num_threads
+from minivae.kernels._malloc import keep_freed_memory
 from minivae.kernels._dtypes import check_dtypes
 from minivae.kernels.conv_arith import conv_transpose2d_backward_kernels, conv_transpose_output_hw
+
+keep_freed_memory()  # no page faults from re-allocating each step's large arrays (see _malloc.py)
 
 # --------------------------------------------------------------------------- jitted passes
 # Serial and ``nogil``: the batch is split across threads by ``map_chunks`` (see _cpu_threads.py).
