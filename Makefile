@@ -38,9 +38,9 @@ demo: install data
 test: install data
 	$(BIN)/python -m pytest -q
 
+# The benchmark report: benchmarks/report/README.md and its figures (about 5 minutes; see benchmarks/report.py)
 bench: install data
-	$(BIN)/python benchmarks/kernels.py
-	$(BIN)/python benchmarks/train_epoch.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache
