@@ -204,6 +204,17 @@ def readme(res, command: str) -> str:
                         for k, v in res["compile"].items()])
     lines += ["", "Targets: cold compile < 20 s, cached load < 2 s (first calls of every Numba CPU kernel, float32, "
               "in a fresh process with an empty / a filled `NUMBA_CACHE_DIR`).", ""]
+    lines += ["## Reading the numbers", "",
+              "* The SGEMM peak is NumPy's: its OpenBLAS runs the kernels named in the machine header. Where the "
+              "environment forces `OPENBLAS_CORETYPE=Haswell` on an AVX-512 CPU (the development machine does), "
+              "that is the AVX2 peak, and PyTorch's oneDNN/MKL kernels, which use AVX-512 regardless, can sit above "
+              "the roof. Unset, OpenBLAS picks its AVX-512 `SkylakeX` kernels: measured on the development machine "
+              "(issue 14) the peak doubled (226 -> 432 GFLOP/s) and minivae's step took 0.74-0.78x the time.",
+              "* The copy bandwidth is one thread's; kernels whose arrays stay in the caches can sit above that roof.",
+              "* Each round's GEMM peak is measured right after its step processes, so a busy moment lowers both; "
+              "compare rounds whose peak is near the machine's best.",
+              "* On a machine shared with other work, PyTorch's default (spinning OpenMP) threads can take many "
+              "times longer than one thread; `ratio best` guards against that flattering minivae.", ""]
     return "\n".join(lines)
 
 

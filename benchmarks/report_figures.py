@@ -114,8 +114,9 @@ def roofline(points: list[dict], peak_gflops: float, bandwidth_gbs: float, path)
         pts = [p for p in points if p["impl"] == impl]
         ax.scatter([p["intensity"] for p in pts], [p["gflops"] for p in pts], s=22, label=impl,
                    color=COLORS.get(impl), alpha=0.85)
+    top = max((p["flops"] for p in points), default=0.0)
     for p in points:
-        if p["impl"] == "numba" and p["flops"] > 5e7:
+        if p["impl"] == "numba" and p["flops"] >= 0.5 * top:  # label the heaviest kernels only
             ax.annotate(f"{p['layer']} {p['kernel'].replace('conv_transpose2d', 'convT').replace('conv2d', 'conv')}",
                         (p["intensity"], p["gflops"]), fontsize=6, alpha=0.7, xytext=(3, -3),
                         textcoords="offset points")
