@@ -13,9 +13,9 @@ transposed convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visi
   Python wrappers. (Folding the batch into the forward GEMMs as well, with a transpose back to NCHW, was
   measured slower on the 2-core development machine, even for 6x6 outputs.)
 * ``_col2im`` scatters columns back to NCHW through the same table, the bias fused;
-* the batch is split into one chunk per thread (``_cpu_threads.map_chunks``): each chunk's jitted passes
-  (``nogil``) and GEMMs (OpenBLAS limited to one thread for that thread) run concurrently, and no two
-  threads write the same output element. Large temporaries live in per-thread scratch buffers.
+* the batch is split into a few fixed chunks per thread (``_cpu_threads.map_chunks``), taken by the
+  threads as they become free: each chunk's jitted passes (``nogil``) and GEMMs (OpenBLAS limited to one
+  thread for that thread) run concurrently, and no two chunks write the same output element. Large temporaries live in per-thread scratch buffers.
 
 The elementwise kernels are fused loops: reparameterize + KL forward gives ``z`` and the per-example KL in
 one pass and its backward ``g_mu`` and ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and
