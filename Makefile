@@ -56,9 +56,9 @@ docs: install data tools
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
+# The benchmark report: benchmarks/report/README.md and its figures (about 5 minutes; see benchmarks/report.py)
 bench: install data
-	$(BIN)/python benchmarks/kernels.py
-	$(BIN)/python benchmarks/train_epoch.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache docs/_build docs/notebooks docs/api/generated

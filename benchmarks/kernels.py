@@ -276,8 +276,9 @@ t_import = time.perf_counter() - t0
 from kernels import cases
 per = {{}}
 t1 = time.perf_counter()
+wanted = {wanted!r}
 for layer, name, args in cases(2, 2, np.float32, np.random.default_rng(0)):
-    if name in per:
+    if name in per or (wanted and name not in wanted):
         continue
     t = time.perf_counter(); getattr(cpu, name)(*args); per[name] = time.perf_counter() - t
 total = time.perf_counter() - t1
@@ -285,9 +286,10 @@ print(json.dumps(dict(import_s=t_import, first_calls_s=total, per_kernel_s=per))
 """
 
 
-def measure_compile() -> dict:
-    """First-call times of every Numba CPU kernel (float32) in fresh processes: empty cache, then filled."""
-    code = _COMPILE_CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"))
+def measure_compile(names=None) -> dict:
+    """First-call times of every Numba CPU kernel (float32; only ``names`` when given) in fresh processes:
+    empty cache, then filled."""
+    code = _COMPILE_CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), wanted=sorted(names or ()))
     out = {}
     with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)

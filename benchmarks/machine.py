@@ -57,9 +57,31 @@ def _blas() -> str:
         import numpy as np
 
         cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{cfg.get('name')} {cfg.get('version')}"
+        return f"{cfg.get('name')} {cfg.get('version')}{_openblas_core()}"
     except Exception:  # noqa: BLE001
         return "?"
+
+
+def _openblas_core() -> str:
+    """``, core Haswell (OPENBLAS_CORETYPE=...)``: the kernels a DYNAMIC_ARCH OpenBLAS runs, and the environment
+    variable that forces them (this development machine's environment sets ``OPENBLAS_CORETYPE=Haswell``:
+    AVX2 kernels on an AVX-512 CPU)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return ""
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                forced = os.environ.get("OPENBLAS_CORETYPE")
+                return f", core {fn().decode()}" + (f" (OPENBLAS_CORETYPE={forced})" if forced else "")
+    return ""
 
 
 def _gpu() -> str:

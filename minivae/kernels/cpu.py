@@ -13,9 +13,9 @@ transposed convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visi
   Python wrappers. (Folding the batch into the forward GEMMs as well, with a transpose back to NCHW, was
   measured slower on the 2-core development machine, even for 6x6 outputs.)
 * ``_col2im`` scatters columns back to NCHW through the same table, the bias fused;
-* the batch is split into one chunk per thread (``_cpu_threads.map_chunks``): each chunk's jitted passes
-  (``nogil``) and GEMMs (OpenBLAS limited to one thread for that thread) run concurrently, and no two
-  threads write the same output element. Large temporaries live in per-thread scratch buffers.
+* the batch is split into a few fixed chunks per thread (``_cpu_threads.map_chunks``), taken by the
+  threads as they become free: each chunk's jitted passes (``nogil``) and GEMMs (OpenBLAS limited to one
+  thread for that thread) run concurrently, and no two chunks write the same output element. Large temporaries live in per-thread scratch buffers.
 
 The elementwise kernels are fused loops: reparameterize + KL forward gives ``z`` and the per-example KL in
 one pass and its backward ``g_mu`` and ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and
@@ -38,8 +38,11 @@ import numpy as np
 from numba import njit
 
 from minivae.kernels._cpu_threads import map_chunks, num_threads
+from minivae.kernels._malloc import keep_freed_memory
 from minivae.kernels._dtypes import check_dtypes
 from minivae.kernels.conv_arith import conv_transpose2d_backward_kernels, conv_transpose_output_hw
+
+keep_freed_memory()  # no page faults from re-allocating each step's large arrays (see _malloc.py)
 
 # --------------------------------------------------------------------------- jitted passes
 # Serial and ``nogil``: the batch is split across threads by ``map_chunks`` (see _cpu_threads.py).
@@ -318,17 +321,18 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
             cols = _im2col_chunk(x[lo:hi], idx)
             return np.matmul(g3[lo:hi], cols.transpose(0, 2, 1)).sum(axis=0)
         # One GEMM over the chunk with the batch folded into the contraction (K = n*L, efficient even
-        # where one example's L is small): gw_part = g (C_out, n*L) @ cols (C_in*kH*kW, n*L)^T.
+        # where one example's L is small), computed transposed: gw_part^T = cols (C_in*kH*kW, n*L) @ g^T
+        # (n*L, C_out), which OpenBLAS runs 1.3-1.8x faster than g @ cols^T at the conv VAE's shapes.
         cols = _scratch((ckk, m * L), x.dtype)
         _im2col(x[lo:hi], idx, cols.reshape(ckk, m, L).transpose(1, 0, 2))  # written as (n, CkK, L)
         g = np.ascontiguousarray(g3[lo:hi].transpose(1, 0, 2)).reshape(c_out, m * L)
-        return np.dot(g, cols.T)
+        return np.dot(cols, g.T).T
 
     parts = map_chunks(chunk, n)
     gw = parts[0]
     for p in parts[1:]:
         gw += p
-    return gw.reshape(c_out, c_in, kh, kw)
+    return np.ascontiguousarray(gw).reshape(c_out, c_in, kh, kw)
 
 
 def conv2d_backward_bias(grad_output):
@@ -371,10 +375,16 @@ conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpo
 def dense_forward(x, weight, bias):
     """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``,
     bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the input dtype."""
-    y = np.dot(x, weight.T)
-    if bias is not None:
-        _add_bias_rows(y, _c(bias))
-    return y
+    def run(lo, hi):  # one chunk: map_chunks only limits this thread's BLAS to one thread (see below)
+        y = np.dot(x, weight.T)
+        if bias is not None:
+            _add_bias_rows(y, _c(bias))
+        return y
+
+    # The dense GEMMs are small (at most 128 x 2304 x 4 in the conv VAE); on NumPy's threaded OpenBLAS they
+    # woke its worker threads, whose spinning then slowed the next conv kernel's chunk threads (measured: a
+    # 0.1 ms dense_backward took 5-26 ms at batch 128 on the loaded 2-core machine).
+    return map_chunks(run, 1)[0]
 
 
 def dense_backward(grad_output, x, weight):
@@ -382,7 +392,7 @@ def dense_backward(grad_output, x, weight):
     gy = _c(grad_output)
     gb = np.empty(gy.shape[1], dtype=gy.dtype)
     _sum_rows(gy, gb)
-    return np.dot(gy, weight), np.dot(gy.T, x), gb
+    return map_chunks(lambda lo, hi: (np.dot(gy, weight), np.dot(gy.T, x), gb), 1)[0]  # one BLAS thread
 
 
 # --------------------------------------------------------------------------- reparameterize + KL
