@@ -117,6 +117,8 @@ def double_backward(batch: int, repeats: int, synthetic: bool) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--baseline", type=Path, default=None, help="source tree of the engine before v2")
+    p.add_argument("--candidate", type=Path, default=ROOT,
+                   help="source tree measured against the baseline (default: this checkout)")
     p.add_argument("--rounds", type=int, default=5, help="alternating process pairs per batch size")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     p.add_argument("--steps", type=int, default=30, help="timed steps per process")
@@ -130,7 +132,8 @@ def main(argv=None) -> int:
 
     print(header())
     if args.baseline is not None:
-        print(f"\n# training step, median of {args.rounds} alternating process pairs, {args.steps} steps each, "
+        print(f"\n# baseline {args.baseline}, candidate (v2) {args.candidate}")
+        print(f"# training step, median of {args.rounds} alternating process pairs, {args.steps} steps each, "
               f"NUMBA_NUM_THREADS={args.threads or 'default'}: wall ms and process CPU ms per step")
         print(f"{'batch':>6} {'base wall':>10} {'v2 wall':>9} {'v2/base':>8} {'base CPU':>9} {'v2 CPU':>8} "
               f"{'v2/base':>8}   per-pair wall ratios | CPU ratios")
@@ -138,7 +141,7 @@ def main(argv=None) -> int:
             base, new = [], []
             for _ in range(args.rounds):
                 base.append(step_ms(args.baseline.resolve(), batch, args.steps, args.synthetic, args.threads))
-                new.append(step_ms(ROOT, batch, args.steps, args.synthetic, args.threads))
+                new.append(step_ms(args.candidate.resolve(), batch, args.steps, args.synthetic, args.threads))
             wall = [n[0] / b[0] for n, b in zip(new, base)]
             cpu = [n[1] / b[1] for n, b in zip(new, base)]
             med = statistics.median
