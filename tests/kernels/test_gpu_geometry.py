@@ -20,7 +20,7 @@ from minivae.kernels import reference as ref
 pytestmark = pytest.mark.skipif(not gpu.simulated(), reason="launches kernels with NumPy arrays: simulator only")
 
 
-def _close(got, expected, dtype):
+def _assert_close(got, expected, dtype):
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * max(1.0, float(np.abs(expected).max())))
 
@@ -36,17 +36,17 @@ def test_block_sum_reductions_match_numpy_at_every_block_size(rblock, dtype):
     splits = 2  # batch elements 0, 2 in split 0 and 1 in split 1
     part = np.full((splits, 2), np.nan, dtype=dtype)
     ks["channel_sum"][(2, splits), rblock](gy, part)
-    _close(part.sum(0), gy.sum(axis=(0, 2, 3)), dtype)
-    _close(part[1], gy[1].sum(axis=(1, 2)), dtype)
+    _assert_close(part.sum(0), gy.sum(axis=(0, 2, 3)), dtype)
+    _assert_close(part[1], gy[1].sum(axis=(1, 2)), dtype)
 
     expected = ref.conv2d_backward_weight(gy, x, (2, 2), (1, 1), (0, 0))
     part = np.full((splits,) + expected.shape, np.nan, dtype=dtype)
     ks["conv_weight_grad_taps"][(4, splits), rblock](gy, x, 1, 1, 0, 0, part)  # 4 taps per block, in turn
-    _close(part.sum(0), expected, dtype)
+    _assert_close(part.sum(0), expected, dtype)
 
     gw = np.full(expected.shape, np.nan, dtype=dtype)
     ks["conv_weight_grad"][gw.size, rblock](gy, x, 1, 1, 0, 0, gw)
-    _close(gw, expected, dtype)
+    _assert_close(gw, expected, dtype)
 
 
 def test_sm_count_falls_back_where_the_device_has_none():
