@@ -65,6 +65,22 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _log_y_axes(ax, xlabel, ylabel, title, **legend) -> None:
+    """Log y axis, labels, title, legend and a grid on both axes' ticks."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+    ax.grid(which="both", alpha=0.3)
+
+
 COLORS = {"reference": "#9e9e9e", "numba": "#1f77b4", "torch": "#d62728", "cupy@gpu": "#2ca02c",
           "numba@gpu": "#17becf", "reference@gpu": "#bcbd22", "torch@cuda": "#ff7f0e", "torch-1t": "#e377c2"}
 
@@ -95,9 +111,7 @@ def kernel_bars(rows: list[dict], batch: int, path) -> None:
     ax.set_title(f"Kernels at the conv VAE's shapes, batch {batch}, float32 (lower is better)")
     ax.legend()
     ax.grid(axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def roofline(points: list[dict], peak_gflops: float, bandwidth_gbs: float, path) -> None:
@@ -121,15 +135,9 @@ def roofline(points: list[dict], peak_gflops: float, bandwidth_gbs: float, path)
                         (p["intensity"], p["gflops"]), fontsize=6, alpha=0.7, xytext=(3, -3),
                         textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP per compulsory byte)")
-    ax.set_ylabel("achieved GFLOP/s")
-    ax.set_title("Roofline: every kernel, measured peak and bandwidth of the same run")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _log_y_axes(ax, "arithmetic intensity (FLOP per compulsory byte)", "achieved GFLOP/s",
+                "Roofline: every kernel, measured peak and bandwidth of the same run", fontsize=8, loc="lower right")
+    _save(plt, fig, path)
 
 
 def step_vs_batch(curves: dict, path) -> None:
@@ -140,15 +148,9 @@ def step_vs_batch(curves: dict, path) -> None:
         bs = sorted(pts)
         ax.plot(bs, [pts[b] / b for b in bs], "o-", label=impl, color=COLORS.get(impl))
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("ms per example (median step time / batch)")
-    ax.set_title("Conv VAE training step against batch size (lower is better)")
-    ax.legend()
-    ax.grid(which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _log_y_axes(ax, "batch size", "ms per example (median step time / batch)",
+                "Conv VAE training step against batch size (lower is better)")
+    _save(plt, fig, path)
 
 
 def jit_times(compile_res: dict, path) -> None:
@@ -169,6 +171,4 @@ def jit_times(compile_res: dict, path) -> None:
     ax.set_title("Numba JIT: compile (empty cache) against cached load")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_xlim(0, 1.25 * max(i + f for i, f in zip(imp, first)))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)

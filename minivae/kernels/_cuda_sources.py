@@ -48,6 +48,15 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
     TILE, TILE_PAD, RB = tile, tile + 1, rblock  # constants frozen into the kernels (shared array shapes)
 
     @cuda.jit(device=True)
+    def unravel4(k, d1, d2, d3):
+        # (a, b, c, d) with k = ((a*d1 + b)*d2 + c)*d3 + d: a flat C-order index into a 4-D array
+        d = k % d3
+        k = k // d3
+        c = k % d2
+        k = k // d2
+        return k // d1, k % d1, c, d
+
+    @cuda.jit(device=True)
     def block_sum(buf, tid, value):
         # Tree sum of `value` over the RB threads of the block (RB a power of two), through the shared
         # array buf (RB entries): buf[t] += buf[t + step] for step = RB/2, RB/4, ..., 1, a barrier after
@@ -70,12 +79,7 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
         n_, o_, ho, wo = y.shape
         if idx >= n_ * o_ * ho * wo:
             return
-        j = idx % wo
-        t = idx // wo
-        i = t % ho
-        t = t // ho
-        o = t % o_
-        n = t // o_
+        n, o, i, j = unravel4(idx, o_, ho, wo)
         c_in, h_in, w_in = x.shape[1], x.shape[2], x.shape[3]
         kh, kw = w.shape[2], w.shape[3]
         acc = bias[o] if has_bias else zero
@@ -170,13 +174,7 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
     def conv_weight_grad(gy, x, sh, sw, ph, pw, gw):
         # kernels with more than KMAX taps: one block per gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] x[n,c,...]
         o_, c_, kh, kw = gw.shape
-        b = cuda.blockIdx.x
-        q = b % kw
-        t = b // kw
-        p = t % kh
-        t = t // kh
-        c = t % c_
-        o = t // c_
+        o, c, p, q = unravel4(cuda.blockIdx.x, c_, kh, kw)
         n_, ho, wo = gy.shape[0], gy.shape[2], gy.shape[3]
         h_in, w_in = x.shape[2], x.shape[3]
         tid = cuda.threadIdx.x
