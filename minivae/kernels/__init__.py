@@ -37,6 +37,7 @@ KERNELS = (
     "dense_forward", "dense_backward",
     "reparameterize_kl_forward", "reparameterize_kl_backward",
     "bce_with_logits_forward", "bce_with_logits_backward",
+    "relu_forward", "relu_backward",
 )
 
 #: (device, implementation name) -> module path.

@@ -162,3 +162,18 @@ def _bce_bwd(gy, x, t, zero, one, out):
         out[k] = gy[k] * ((r if v >= zero else y * r) - t[k])
 
 
+
+
+@njit(cache=True, nogil=True)
+def _relu_fwd(x, zero, out):
+    """out = max(x, 0) on flat arrays (a NaN stays NaN, as np.maximum); ``zero`` has the arrays' dtype."""
+    for k in range(x.size):
+        v = x[k]
+        out[k] = zero if v < zero else v
+
+
+@njit(cache=True, nogil=True)
+def _relu_bwd(gy, y, zero, out):
+    """out = gy where y > 0, else 0, on flat arrays; ``zero`` has the dtype of ``gy``."""
+    for k in range(y.size):
+        out[k] = gy[k] if y[k] > zero else zero

@@ -16,7 +16,8 @@ Kernels (indices are NCHW; "S" is the number of batch splits a reduction is cut 
   gradient.
 * ``channel_sum``: the conv bias gradient, one block per channel and batch split.
 * ``gemm``: tiled shared-memory GEMM, either operand transposed, bias fused; ``column_sum``.
-* ``reparam_kl_forward`` / ``reparam_kl_backward``, ``bce_forward`` / ``bce_backward``: elementwise.
+* ``reparam_kl_forward`` / ``reparam_kl_backward``, ``bce_forward`` / ``bce_backward``, ``relu_forward`` /
+  ``relu_backward``: elementwise.
 * ``adam_step``: one Adam step of every parameter with a gradient, over flat buffers (the fused Adam of
   :mod:`minivae.optim.adam`).
 
@@ -296,6 +297,18 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
             out[idx] = gy[idx] * (half * (one + math.tanh(half * x[idx])) - t[idx])
 
     @cuda.jit
+    def relu_forward(x, out):
+        idx = cuda.grid(1)
+        if idx < x.size:
+            out[idx] = max(x[idx], zero)
+
+    @cuda.jit
+    def relu_backward(gy, y, out):
+        idx = cuda.grid(1)
+        if idx < y.size:
+            out[idx] = gy[idx] if y[idx] > zero else zero
+
+    @cuda.jit
     def adam_step(p, g, m, v, seg, coef, hyper):
         # One Adam step (Kingma & Ba 2015, Algorithm 1, as minivae.optim.Adam) on flat views: block row y
         # updates parameter y of those with a gradient, elements seg[y,0] <= k < seg[y,1] of p, m, v, its
@@ -326,5 +339,6 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
                 conv_weight_grad_taps=conv_weight_grad_taps,
                 channel_sum=channel_sum, gemm=gemm, column_sum=column_sum,
                 reparam_kl_forward=reparam_kl_forward, reparam_kl_backward=reparam_kl_backward,
-                bce_forward=bce_forward, bce_backward=bce_backward)
+                bce_forward=bce_forward, bce_backward=bce_backward, relu_forward=relu_forward,
+                relu_backward=relu_backward)
 

@@ -4,6 +4,7 @@
 * convolutions: the im2col formulation of :mod:`minivae.kernels.reference` run on CuPy arrays, i.e. a
   strided window view contracted by ``tensordot`` (one cuBLAS GEMM) and col2im as one strided add per
   kernel tap; the functions are reference.py's own, re-exported.
+* ReLU: reference.py's (CuPy's own elementwise ``maximum`` and ``where``).
 * reparameterize + KL and BCE with logits: fused CuPy ``ElementwiseKernel``/``ReductionKernel`` (one
   launch per output instead of one per NumPy-style operation).
 
@@ -19,14 +20,14 @@ from minivae.kernels import reference as _ref
 from minivae.kernels.reference import (  # noqa: F401  (re-exported: the cuBLAS path on CuPy arrays)
     conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
     conv_transpose2d_backward_input, conv_transpose2d_backward_weight, conv_transpose2d_forward, dense_backward,
-    dense_forward,
+    dense_forward, relu_backward, relu_forward,
 )
 
 __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
     "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
     "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
-    "bce_with_logits_forward", "bce_with_logits_backward",
+    "bce_with_logits_forward", "bce_with_logits_backward", "relu_forward", "relu_backward",
 ]
 
 

@@ -13,8 +13,8 @@ numba-cuda/CuPy set-up and the fast launch path in :mod:`minivae.kernels._cuda_c
   read from the device). ``conv_transpose2d_backward_*`` reuse the conv kernels exactly as reference.py does.
 * dense: one tiled shared-memory GEMM (16x16 tiles, either operand transposed, bias fused) for
   ``y = x W^T + b``, ``gx = gy W`` and ``gW = gy^T x``, and a column sum for ``gb``.
-* fused reparameterize + KL (one thread per example forward, per element backward) and BCE with logits
-  (one thread per element).
+* fused reparameterize + KL (one thread per example forward, per element backward), BCE with logits and
+  ReLU (one thread per element).
 
 Arrays: CuPy arrays on a real GPU, passed through ``__cuda_array_interface__`` and launched on CuPy's
 current stream (so the kernels are ordered with CuPy's own work without host synchronisation). Under the
@@ -40,7 +40,7 @@ __all__ = [
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
     "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
     "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
-    "bce_with_logits_forward", "bce_with_logits_backward", "simulated", "fused_adam_step",
+    "bce_with_logits_forward", "bce_with_logits_backward", "relu_forward", "relu_backward", "simulated", "fused_adam_step",
 ]
 
 # Launch geometry. The simulator runs every thread as Python (~0.15 ms each), so it gets small blocks.
@@ -297,6 +297,27 @@ def bce_with_logits_backward(grad_output, logits, target):
     out = xp.empty(x.shape, dtype=dtype)
     _launch_1d(xp, _kernel("bce_backward", dtype), out.size, g, x, t, out)
     return out.reshape(shape)
+
+
+# --------------------------------------------------------------------------- ReLU
+
+
+def relu_forward(x):
+    """``y = max(x, 0)``, one thread per element; the shape and dtype of ``x``."""
+    xp, dtype, (x,) = _prepare(x)
+    out = xp.empty(x.shape, dtype=dtype)
+    _launch_1d(xp, _kernel("relu_forward", dtype), out.size, x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def relu_backward(grad_output, output):
+    """``gx = gy`` where the ReLU's output ``y > 0``, else 0; one thread per element."""
+    xp, dtype, (gy, y) = _prepare(grad_output, output)
+    if gy.shape != y.shape:
+        raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
+    out = xp.empty(y.shape, dtype=dtype)
+    _launch_1d(xp, _kernel("relu_backward", dtype), out.size, gy.reshape(-1), y.reshape(-1), out.reshape(-1))
+    return out
 
 
 # --------------------------------------------------------------------------- fused Adam (not a KERNELS entry)

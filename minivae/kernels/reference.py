@@ -176,3 +176,19 @@ def bce_with_logits_backward(grad_output, logits, target):
     """Gradient w.r.t. the logits: ``gy * (sigmoid(x) - t)``, sigmoid as ``(1 + tanh(x/2)) / 2`` (no overflow)."""
     xp = get_array_module(logits, target)
     return grad_output * (0.5 * (1.0 + xp.tanh(0.5 * logits)) - target)
+
+
+# --------------------------------------------------------------------------- ReLU
+
+
+def relu_forward(x):
+    """``y = max(x, 0)``, elementwise; same shape and dtype as ``x``."""
+    return get_array_module(x).maximum(x, 0)
+
+
+def relu_backward(grad_output, output):
+    """Gradient w.r.t. the input of ReLU from its *output* ``y``: ``gx = gy`` where ``y > 0``, else 0 (the
+    subgradient 0 at 0, as PyTorch's ``threshold_backward``; a NaN ``gy`` where ``y <= 0`` gives 0 too).
+    ``grad_output`` and ``output`` have one shape; the result has it and the dtype of ``grad_output``."""
+    xp = get_array_module(grad_output, output)
+    return xp.where(output > 0, grad_output, xp.zeros((), dtype=grad_output.dtype))

@@ -1,13 +1,14 @@
-"""Activations: relu, sigmoid, tanh, softplus (elementwise, any shape, dtype preserved).
+"""Activations: relu (on the ``relu_*`` kernels), sigmoid, tanh, softplus (elementwise, any shape, dtype preserved).
 
 Each VJP multiplies the output gradient by the derivative, written with differentiable ops on the saved
 input or output; each JVP multiplies the tangent by the same derivative.
 """
 from __future__ import annotations
 
+from minivae import kernels
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
-from minivae.backend import get_array_module
+from minivae.backend import device_of, get_array_module
 
 
 def _sigmoid(xp, x):
@@ -16,23 +17,40 @@ def _sigmoid(xp, x):
 
 
 class ReLU(Function):
-    """``y = max(x, 0)``; ``gx = gy * [x > 0]`` (the subgradient 0 is used at x = 0, as PyTorch); the mask is
-    a constant, so the second derivative is 0. JVP ``dy = dx * [x > 0]``."""
+    """``y = max(x, 0)`` (the ``relu_forward`` kernel); VJP ``gx = gy * [y > 0]`` (the subgradient 0 at x = 0,
+    as PyTorch), the op :class:`ReLUBackward`; the mask is a constant, so the second derivative is 0.
+    JVP ``dy = dx * [y > 0]``, the same op."""
 
     def forward(self, x):
-        y = get_array_module(x).maximum(x, 0)
+        y = kernels.get("relu_forward", device_of(x))(x)
         self.save_for_backward(y)
         return y
 
-    def _mask(self):
-        (y,) = self.saved_tensors
-        return Tensor._make(y.data > 0)  # bool: float * bool keeps the float dtype
-
     def backward(self, gy):
-        return gy * self._mask()
+        (y,) = self.saved_tensors
+        return ReLUBackward.apply(gy, y)
 
     def jvp(self, dx):
-        return dx * self._mask()
+        (y,) = self.saved_tensors
+        return ReLUBackward.apply(dx, y)
+
+
+class ReLUBackward(Function):
+    """ReLU's backward kernel as an op: ``gx = gy`` where the ReLU's output ``y > 0``, else 0; linear in ``gy``
+    and piecewise constant in ``y``. VJP for a cotangent ``u``: ``g_gy = u * [y > 0]`` (the same op),
+    ``g_y = 0`` (returned as None: no gradient flows into the mask). JVP: the op on ``d_gy``."""
+
+    def forward(self, gy, y):
+        self.save_for_backward(y)
+        return kernels.get("relu_backward", device_of(y))(gy, y)
+
+    def backward(self, u):
+        (y,) = self.saved_tensors
+        return (ReLUBackward.apply(u, y) if self.needs_input_grad[0] else None), None
+
+    def jvp(self, d_gy, dy):
+        (y,) = self.saved_tensors
+        return None if d_gy is None else ReLUBackward.apply(d_gy, y)
 
 
 class Sigmoid(Function):

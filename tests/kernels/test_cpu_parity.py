@@ -223,6 +223,31 @@ def test_bce_with_logits_parity(dtype, shape):
     assert np.all(np.isfinite(cpu.bce_with_logits_forward(logits, target)))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (3, 1, 5, 4), (128, 32, 13, 13)])  # the last one splits over threads
+def test_relu_parity_is_exact(dtype, shape):
+    rng = np.random.default_rng(10)
+    x = _arr(rng, shape, dtype)
+    x.reshape(-1)[::7] = 0.0  # ties at 0: the subgradient 0, as reference and PyTorch
+    y = cpu.relu_forward(x)
+    np.testing.assert_array_equal(y, reference.relu_forward(x))
+    assert y.dtype == dtype and y.shape == shape
+    gy = _arr(rng, shape, dtype)
+    gx = cpu.relu_backward(gy, y)
+    np.testing.assert_array_equal(gx, reference.relu_backward(gy, y))
+    assert gx.dtype == dtype and np.all(gx[y <= 0] == 0) and np.array_equal(gx[y > 0], gy[y > 0])
+
+
+def test_relu_nan_and_shape_mismatch():
+    x = np.array([np.nan, -1.0, 2.0, -np.inf, np.inf], dtype=np.float32)
+    np.testing.assert_array_equal(cpu.relu_forward(x), [np.nan, 0.0, 2.0, 0.0, np.inf])
+    gy = np.full(5, np.nan, dtype=np.float32)
+    y = reference.relu_forward(x)
+    np.testing.assert_array_equal(cpu.relu_backward(gy, y), reference.relu_backward(gy, y))  # NaN only where y > 0
+    with pytest.raises(ValueError, match="gradient shape"):
+        cpu.relu_backward(np.ones(3, np.float32), np.ones(4, np.float32))
+
+
 def test_bce_extreme_logits_are_finite_and_exact():
     x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype=np.float32)
     t = np.array([0.0, 1.0, 1.0, 0.0, 1.0], dtype=np.float32)

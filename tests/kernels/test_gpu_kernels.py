@@ -217,6 +217,19 @@ def test_bce_with_logits_kernels_match_reference_and_stay_finite(dtype, impl):
           ref.bce_with_logits_backward(gy, logits, target), dtype)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_kernels_match_reference(dtype, impl):
+    rng = np.random.default_rng(8)
+    x = _randn(rng, (2, 3, 4, 5), dtype)
+    x[0, 0, 0, :2] = 0.0
+    y = run(impl, "relu_forward", x)
+    np.testing.assert_array_equal(y, ref.relu_forward(x))
+    gy = _randn(rng, x.shape, dtype)
+    np.testing.assert_array_equal(run(impl, "relu_backward", gy, ref.relu_forward(x)),
+                                  ref.relu_backward(gy, ref.relu_forward(x)))
+
+
 def test_cupy_implementation_falls_back_to_reference_on_numpy_arrays():
     rng = np.random.default_rng(7)
     mu, logvar, eps = (_randn(rng, (3, 2), np.float64) for _ in range(3))
