@@ -2,7 +2,7 @@
 
 The CPU kernels split a batch into fixed chunks (bounds from the batch size and the thread count only) and
 add the chunks' partial sums in chunk order, so no result depends on which thread ran a chunk or when.
-The BLAS is held at one thread for the whole of a chunked call (see ``_cpu_threads.map_chunks``): before
+The BLAS is held at one thread for the whole of a chunked call (see ``_cpu_threads.run``): before
 that fix a worker thread's restore of the process-wide OpenBLAS setting reached the caller's GEMMs
 mid-call, and two same-seed runs differed by 6e-8.
 """
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from minivae.kernels import _cpu_threads, cpu
+from minivae.kernels import _blas, _cpu_threads, cpu
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
@@ -39,25 +39,30 @@ def _openblas_get_num_threads():
     pytest.skip("no OpenBLAS with openblas_get_num_threads loaded")
 
 
-def test_map_chunks_runs_every_chunk_on_a_one_thread_blas_and_restores_it_after():
-    if _cpu_threads._blas_local() is None:
-        pytest.skip("NumPy's BLAS cannot be limited per thread here: chunks run serially")
+def test_run_holds_the_callers_blas_at_one_thread_and_restores_it_after():
+    if _blas.set_local_threads is None:
+        pytest.skip("NumPy's BLAS cannot be limited per thread here: the built-in GEMM is single-threaded")
     get = _openblas_get_num_threads()
     before = get()
-    seen, counts = [], []
-
-    def chunk(lo, hi):
-        time.sleep(0.02 if lo == 0 else 0.0)  # the caller's chunk outlasts the workers'
-        counts.append(get())
-        seen.append((lo, hi))
-        return hi - lo
-
+    during, serial = [], []
+    bounds = _cpu_threads.chunk_bounds(64)
     for _ in range(5):
-        parts = _cpu_threads.map_chunks(chunk, 64)
+        _cpu_threads.run(lambda b, tag: during.append((get(), tag)), lambda i, b, tag: serial.append(i), bounds, "x")
         assert get() == before  # restored once every chunk is done
-    assert set(counts) == {1}  # never a multi-threaded GEMM inside a chunk
-    k = len(parts)
-    assert sum(parts) == 64 and sorted(set(seen)) == [(64 * i // k, 64 * (i + 1) // k) for i in range(k)]
+    assert set(during) == {(1, "x")}  # the parallel driver (every chunk) ran with the BLAS on one thread
+    one = _cpu_threads.chunk_bounds(1)
+    _cpu_threads.run(lambda b, tag: pytest.fail("one chunk runs on the calling thread"),
+                     lambda i, b, tag: serial.append((i, get())), one, "y")
+    assert serial == [(0, 1)] and get() == before
+
+
+def test_chunk_bounds_depend_only_on_size_and_threads():
+    for n in (1, 7, 32, 128):
+        b = _cpu_threads.chunk_bounds(n)
+        assert b[0] == 0 and b[-1] == n and np.all(np.diff(b) >= 1)
+        assert np.array_equal(b, _cpu_threads.chunk_bounds(n))
+        assert b.size - 1 <= max(1, _cpu_threads.num_threads() * _cpu_threads.CHUNKS_PER_THREAD)
+    assert _cpu_threads.chunk_bounds(1000, min_chunk=1000).size == 2  # small work: one chunk
 
 
 @pytest.mark.parametrize("kernel", ["conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",

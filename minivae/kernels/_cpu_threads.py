@@ -1,132 +1,89 @@
 """Batch-chunked threading for the Numba CPU kernels (:mod:`minivae.kernels.cpu`).
 
-Why not ``@njit(parallel=True)``: the convolutions spend most of their time in a BLAS GEMM, which Numba
-can call from jitted code only through SciPy (not a dependency). With the GEMM on NumPy's threaded
-OpenBLAS and the im2col/col2im passes on Numba's OpenMP pool, the two pools' idle threads spin against
-each other; on a 2-core machine that made a Conv2d(1, 32, 3, s2) forward at batch 128 8 ms instead of
-0.8 ms (see benchmarks/kernels.py). So each kernel instead splits the batch into a few chunks per thread,
-which the threads take one at a time as they finish one (so that a thread the OS deschedules on a shared
-machine does not hold up the call: 4% less step time at batch 128 on the loaded 2-core machine), and runs,
-per chunk, the ``nogil`` jitted passes and a GEMM on a BLAS limited to one thread *for that
-thread only* (``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27), so exactly ``num_threads()``
-threads are busy and the process-wide BLAS setting is untouched.
+A kernel call splits its batch (or, for the elementwise kernels, its elements) into a few fixed chunks per
+thread (:func:`chunk_bounds`) and runs them with :func:`run`: one parallel jitted function (a ``prange`` over
+the chunks, on Numba's thread pool, :mod:`minivae.kernels._cpu_passes`) whose chunks call NumPy's BLAS from
+jitted code with the BLAS limited to one thread for the thread running the chunk
+(``openblas_set_num_threads_local``, :mod:`minivae.kernels._blas`), so exactly ``num_threads()`` threads are
+busy and the process-wide BLAS setting is untouched.
 
-The number of threads is Numba's (``NUMBA_NUM_THREADS``, default: the number of cores). Where NumPy's
-BLAS is not an OpenBLAS with that function, chunks run one after the other on the calling thread.
+History: until 2026-12 the chunks were Python closures on a ``ThreadPoolExecutor`` (the GEMMs had to stay in
+Python). Each call then paid a thread hand-off of about 100 us on the 2-core development machine (a futex wake
+and join), about 35 times a training step: 2-3 ms of a 12 ms step at batch 32. ``@njit(parallel=True)``
+with NumPy's own threaded GEMM was slower still: the two pools' idle threads spun against each other.
+
+Deterministic: the chunk bounds depend only on the size, ``min_chunk`` and ``num_threads()``; each chunk
+writes its own outputs (partial sums are added in chunk order by the caller), never depending on which thread
+ran it or when. The calling thread's BLAS setting is lowered to one thread before any chunk starts and restored
+after every chunk has finished: in some OpenBLAS builds ``openblas_set_num_threads_local`` changes the
+process-wide count (measured with NumPy 2's OpenBLAS 0.3.x: a worker's restore reached the caller's GEMMs
+mid-call, so some examples came out of a 2-thread GEMM with another summation order, 1 call in 200).
+
+Forked children: GNU OpenMP (Numba's ``omp`` threading layer) cannot start a parallel region in a child forked
+after the parent used one (Numba terminates the child); there the chunks run one after the other on the
+calling thread, with the same bounds, so the same bits.
 """
 from __future__ import annotations
 
-import ctypes
-import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numba
+import numpy as np
 
-_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = None  # a pool inherited through fork() has no threads: make a new one in the child
-_set_local = None
-_searched = False
+from minivae.kernels import _blas
 
+#: chunks per thread in a call: more than one, so that the per-chunk work stays small enough for the
+#: im2col buffers to sit in cache and the chunks of the two threads even out
+CHUNKS_PER_THREAD = 2
 
-def _find_set_local():
-    """``openblas_set_num_threads_local`` of the OpenBLAS NumPy has loaded, or None."""
-    import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        return fn
-    return None
-
-
-def _blas_local():
-    global _set_local, _searched
-    if not _searched:
-        _set_local, _searched = _find_set_local(), True
-    return _set_local
+_launch_lock = threading.Lock()  # one parallel launch at a time (the workqueue layer allows no other)
+_launched_pid = None             # the process whose thread pool has run a parallel region
 
 
 def num_threads() -> int:
-    """Threads a kernel call uses: ``NUMBA_NUM_THREADS``, or 1 where the BLAS cannot be limited per thread."""
-    return numba.config.NUMBA_NUM_THREADS if _blas_local() is not None else 1
+    """Threads a kernel call uses: Numba's (``NUMBA_NUM_THREADS``, or ``numba.set_num_threads``)."""
+    return numba.get_num_threads()
 
 
-def _worker(take, fn, bounds, results):
-    """A pool thread (minivae's own): with its BLAS on one thread (not restored: the pool threads only ever
-    run chunks), run chunks until none is left."""
-    _blas_local()(1)
-    _take_chunks(take, fn, bounds, results)
-
-
-def _take_chunks(take, fn, bounds, results):
-    for i in take:  # a shared iterator: each chunk index is handed out once, to whichever thread asks first
-        if i >= len(bounds):
-            return
-        results[i] = fn(*bounds[i])
-
-
-def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_pid
-    with _lock:
-        if _pool is None or _pool._max_workers < workers or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minivae-cpu")
-            _pool_pid = os.getpid()
-        return _pool
-
-
-#: chunks per thread in a call: more than one, so that a thread the OS deschedules (the machine is shared)
-#: leaves its remaining chunks to the others instead of holding up the whole call
-CHUNKS_PER_THREAD = 2
-
-
-def map_chunks(fn, n: int, min_chunk: int = 1) -> list:
-    """Call ``fn(lo, hi)`` on contiguous chunks ``[lo, hi)`` covering ``range(n)`` and return the results in
-    chunk order. There are :data:`CHUNKS_PER_THREAD` chunks per thread (fewer where a chunk would have less
-    than ``min_chunk`` items; small batches run in one call, on the calling thread); the calling thread and
-    the pool threads take the next chunk as each finishes one (dynamic scheduling). Every chunk runs with its
-    thread's BLAS limited to one thread.
-
-    Deterministic: the chunk bounds depend only on ``n``, ``min_chunk`` and ``num_threads()``, and each
-    chunk's result on its own inputs, never on which thread ran it or when. The calling thread's BLAS
-    setting is lowered to one thread *before* any chunk starts and restored only after every chunk has
-    finished: in some OpenBLAS builds ``openblas_set_num_threads_local`` changes the process-wide count
-    (measured with NumPy 2's OpenBLAS 0.3.x: a worker's restore reached the caller's GEMMs mid-call, so
-    4 to 15 of 32 examples came out of a 2-thread GEMM with another summation order, 1 call in 200).
-    """
+def chunk_bounds(n: int, min_chunk: int = 1) -> np.ndarray:
+    """int64 ``(k + 1,)`` chunk bounds over ``range(n)``: :data:`CHUNKS_PER_THREAD` chunks per thread, fewer
+    where a chunk would have less than ``min_chunk`` items (one chunk for small sizes)."""
     most = max(1, n // max(1, min_chunk))
     threads = max(1, min(num_threads(), most))
     k = 1 if threads == 1 else min(threads * CHUNKS_PER_THREAD, most)
-    set_local = _blas_local()
-    if set_local is None:
-        return [fn(0, n)]  # num_threads() is 1 here
-    # even for one chunk: the kernels' GEMMs are per example and small, and a threaded OpenBLAS spends more
-    # on waking and joining its threads than it saves (measured 8x slower training at NUMBA_NUM_THREADS=1
-    # on a busy 2-core machine)
-    previous = set_local(1)
-    futures = []
+    return np.array([n * i // k for i in range(k + 1)], dtype=np.int64)
+
+
+@contextmanager
+def one_blas_thread():
+    """NumPy's BLAS on one thread for the calling thread inside the block (restored after), where OpenBLAS
+    allows it per thread; a no-op elsewhere."""
+    set_local = _blas.set_local_threads
+    previous = set_local(1) if set_local is not None else None
     try:
-        if k == 1:
-            return [fn(0, n)]
-        bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
-        results = [None] * k
-        take = itertools.count()  # next() on it is atomic under the GIL
-        pool = _get_pool(threads - 1)
-        futures = [pool.submit(_worker, take, fn, bounds, results) for _ in range(threads - 1)]
-        _take_chunks(take, fn, bounds, results)
-        for f in futures:
-            f.result()  # a chunk's exception, raised here
-        return results
+        yield
     finally:
-        wait(futures)  # no chunk may still run (and touch the BLAS setting) once this returns
-        set_local(previous)
+        if previous is not None:
+            set_local(previous)
+
+
+def _parallel_ok() -> bool:
+    return _launched_pid is None or _launched_pid == os.getpid()
+
+
+def run(parallel, chunk, bounds: np.ndarray, *args) -> None:
+    """Run ``chunk(i, bounds, *args)`` for every chunk ``i`` of ``bounds``: all at once by
+    ``parallel(bounds, *args)`` (the chunks of a ``prange``), or one after the other on this thread where there
+    is a single chunk or this is a forked child of a process that ran a parallel region. BLAS on one thread
+    for this thread during the call (see the module docstring)."""
+    global _launched_pid
+    with one_blas_thread():
+        if bounds.size > 2 and _parallel_ok():
+            with _launch_lock:
+                _launched_pid = os.getpid()
+                parallel(bounds, *args)
+        else:
+            for i in range(bounds.size - 1):
+                chunk(np.int64(i), bounds, *args)

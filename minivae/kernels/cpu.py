@@ -4,18 +4,17 @@ Design. A convolution is im2col + GEMM (Chellapilla et al. 2006, "High performan
 convolutional neural networks for document processing"); its input gradient, and the forward pass of a
 transposed convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
 
-* ``_im2col`` fills a contiguous ``(n, C*kH*kW, H_out*W_out)`` buffer by a gather through a table of
+* ``_im2col`` fills a contiguous ``(C*kH*kW, H_out*W_out)`` buffer per example by a gather through a table of
   source positions (``_tap_index``, computed once per call; padding reads a zero cell);
-* the GEMMs are NumPy's, on its BLAS: one per example (``np.matmul`` on stacked matrices), written
-  straight into NCHW, so no layout pass is needed; the weight gradient folds the batch into one GEMM per
-  chunk instead (``K = n*H_out*W_out``) where ``C*kH*kW >= 32``. Numba can call BLAS from ``@njit`` code
-  only through SciPy's ``cython_blas``; SciPy is not a dependency of minivae, so the GEMMs stay in the thin
-  Python wrappers. (Folding the batch into the forward GEMMs as well, with a transpose back to NCHW, was
-  measured slower on the 2-core development machine, even for 6x6 outputs.)
+* the GEMMs are NumPy's own OpenBLAS, called from the jitted code (:mod:`minivae.kernels._blas`), one per
+  example, ``W @ cols`` written straight into NCHW (no layout pass) and ``W^T @ gy_n`` followed at once by
+  ``col2im`` of that example, so the column buffer stays in cache; the weight gradient folds the chunk's
+  examples into one GEMM (``K = n*H_out*W_out``) where ``C*kH*kW >= 32``. (Folding the batch into the forward
+  GEMMs as well, with a transpose back to NCHW, was measured slower on the 2-core development machine.)
 * ``_col2im`` scatters columns back to NCHW through the same table, the bias fused;
-* the batch is split into a few fixed chunks per thread (``_cpu_threads.map_chunks``), taken by the
-  threads as they become free: each chunk's jitted passes (``nogil``) and GEMMs (OpenBLAS limited to one
-  thread for that thread) run concurrently, and no two chunks write the same output element. Large temporaries live in per-thread scratch buffers.
+* the batch is split into a few fixed chunks per thread, run by one parallel jitted function per call (a
+  ``prange`` over chunks, :mod:`minivae.kernels._cpu_passes` and :mod:`minivae.kernels._cpu_threads`), each
+  chunk's GEMMs on a BLAS limited to one thread for its thread; no two chunks write the same output element.
 
 The elementwise kernels are fused loops, split over the threads where the arrays are large (ReLU, BCE): reparameterize + KL forward gives ``z`` and the per-example KL in
 one pass and its backward ``g_mu`` and ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and
@@ -31,21 +30,21 @@ the inputs (each jitted function compiles once per dtype, on first use, and is c
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from minivae.kernels._cpu_passes import (_add_bias_ncl, _add_bias_rows, _bce_bwd, _bce_fwd, _col2im, _im2col,
-                                         _relu_bwd, _relu_fwd, _reparameterize_kl_bwd, _reparameterize_kl_fwd, _sum_n_l,
-                                         _sum_rows, _tap_index)
-from minivae.kernels._cpu_threads import map_chunks, num_threads
-from minivae.kernels._malloc import keep_freed_memory
+from minivae.kernels import _blas
+from minivae.kernels import _cpu_passes as chunks
+from minivae.kernels._cpu_passes import _add_bias_rows, _reparameterize_kl_bwd, _reparameterize_kl_fwd, _sum_rows, _tap_index
+from minivae.kernels._cpu_threads import chunk_bounds, num_threads, one_blas_thread, run
 from minivae.kernels._dtypes import check_dtypes
+from minivae.kernels._malloc import keep_freed_memory
 from minivae.kernels.conv_arith import conv_transpose2d_backward_kernels, conv_transpose_output_hw
 
 keep_freed_memory()  # no page faults from re-allocating each step's large arrays (see _malloc.py)
 
 # --------------------------------------------------------------------------- wrapper helpers
+
+_ELEMENTWISE_CHUNK = 1 << 14  # elements per chunk at least: smaller arrays run as one chunk on the calling thread
 
 
 def _c(a):
@@ -62,25 +61,10 @@ def _taps(h, w, kh, kw, stride, padding, ho, wo):
     return _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
 
 
-_local = threading.local()
-
-
-def _scratch(shape, dtype):
-    """A C-contiguous array of ``shape`` in this thread's reusable scratch buffer (grown as needed): large
-    temporaries allocated afresh in worker threads are mmap-ed and page-faulted in on every call. One
-    scratch array is live per thread at a time; kernels never return it."""
-    size = int(np.prod(shape))
+def _blas_args(dtype):
+    """(gemm, set_local, one, zero) for the chunks of :mod:`minivae.kernels._cpu_passes` in ``dtype``."""
     dtype = np.dtype(dtype)
-    buf = getattr(_local, "buf", None)
-    if buf is None or buf.nbytes < size * dtype.itemsize:
-        buf = _local.buf = np.empty(max(size * dtype.itemsize, 1 << 16), dtype=np.uint8)
-    return buf[:size * dtype.itemsize].view(dtype).reshape(shape)
-
-
-def _im2col_chunk(x, idx):
-    cols = _scratch((x.shape[0], x.shape[1] * idx.shape[0], idx.shape[1]), x.dtype)
-    _im2col(x, idx, cols)
-    return cols
+    return _blas.GEMM[dtype], _blas.SET_LOCAL_THREADS, dtype.type(1), dtype.type(0)
 
 
 def _gemm_col2im(grad_output, weight, bias, out_size, stride, padding):
@@ -88,17 +72,12 @@ def _gemm_col2im(grad_output, weight, bias, out_size, stride, padding):
     grad_output, weight = _c(grad_output), _c(weight)
     n, c_out, ho, wo = grad_output.shape
     c_in, kh, kw = weight.shape[1:]
-    w_t = weight.reshape(c_out, c_in * kh * kw).T
-    g3 = grad_output.reshape(n, c_out, ho * wo)
+    w2 = weight.reshape(c_out, c_in * kh * kw)
     out = np.empty((n, c_in) + tuple(out_size), dtype=grad_output.dtype)
     b, has_b = _bias_args(bias, grad_output.dtype)
     idx = _taps(out_size[0], out_size[1], kh, kw, stride, padding, ho, wo)
-
-    def chunk(lo, hi):
-        cols = np.matmul(w_t, g3[lo:hi], out=_scratch((hi - lo, c_in * kh * kw, ho * wo), g3.dtype))
-        _col2im(cols, idx, b, has_b, out[lo:hi])
-
-    map_chunks(chunk, n)
+    run(chunks.gemm_col2im_par, chunks.gemm_col2im_chunk, chunk_bounds(n),
+        grad_output.reshape(n, c_out, ho * wo), w2, b, has_b, idx, out, *_blas_args(out.dtype))
     return out
 
 
@@ -117,18 +96,11 @@ def conv2d_forward(x, weight, bias, stride, padding):
     c_out, _, kh, kw = weight.shape
     ho = (h + 2 * padding[0] - kh) // stride[0] + 1
     wo = (w + 2 * padding[1] - kw) // stride[1] + 1
-    w2 = weight.reshape(c_out, c_in * kh * kw)
     out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
-    y3 = out.reshape(n, c_out, ho * wo)
+    b, has_b = _bias_args(bias, x.dtype)
     idx = _taps(h, w, kh, kw, stride, padding, ho, wo)
-
-    def chunk(lo, hi):
-        cols = _im2col_chunk(x[lo:hi], idx)
-        np.matmul(w2, cols, out=y3[lo:hi])  # one GEMM per example, straight into NCHW
-        if bias is not None:
-            _add_bias_ncl(y3[lo:hi], _c(bias))
-
-    map_chunks(chunk, n)
+    run(chunks.conv_forward_par, chunks.conv_forward_chunk, chunk_bounds(n),
+        x, weight.reshape(c_out, c_in * kh * kw), b, has_b, idx, out.reshape(n, c_out, ho * wo), *_blas_args(x.dtype))
     return out
 
 
@@ -144,7 +116,7 @@ def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
 def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``,
     per batch chunk one GEMM ``gy (C_out, n*L) @ cols(x)^T (n*L, C_in*kH*kW)`` (or, for fewer than 32
-    columns, one per example), the chunks summed.
+    columns, one per example), the chunks' partial sums added in chunk order.
 
     Returns: ``(C_out, C_in, kH, kW)``.
     """
@@ -152,31 +124,15 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     n, c_out, ho, wo = grad_output.shape
     c_in = x.shape[1]
     kh, kw = kernel_size
-    g3 = grad_output.reshape(n, c_out, ho * wo)
     idx = _taps(x.shape[2], x.shape[3], kh, kw, stride, padding, ho, wo)
-
-    ckk, L = c_in * kh * kw, ho * wo
-
-    def chunk(lo, hi):
-        m = hi - lo
-        if ckk < 32:
-            # Few output columns (a 1-channel input): one GEMM per example, g_n (C_out, L) @ cols_n^T,
-            # summed; a single GEMM with only C_in*kH*kW columns runs slowly on OpenBLAS.
-            cols = _im2col_chunk(x[lo:hi], idx)
-            return np.matmul(g3[lo:hi], cols.transpose(0, 2, 1)).sum(axis=0)
-        # One GEMM over the chunk with the batch folded into the contraction (K = n*L, efficient even
-        # where one example's L is small), computed transposed: gw_part^T = cols (C_in*kH*kW, n*L) @ g^T
-        # (n*L, C_out), which OpenBLAS runs 1.3-1.8x faster than g @ cols^T at the conv VAE's shapes.
-        cols = _scratch((ckk, m * L), x.dtype)
-        _im2col(x[lo:hi], idx, cols.reshape(ckk, m, L).transpose(1, 0, 2))  # written as (n, CkK, L)
-        g = np.ascontiguousarray(g3[lo:hi].transpose(1, 0, 2)).reshape(c_out, m * L)
-        return np.dot(cols, g.T).T
-
-    parts = map_chunks(chunk, n)
+    bounds = chunk_bounds(n)
+    parts = np.empty((bounds.size - 1, c_out, c_in * kh * kw), dtype=grad_output.dtype)
+    run(chunks.weight_grad_par, chunks.weight_grad_chunk, bounds,
+        grad_output.reshape(n, c_out, ho * wo), x, idx, parts, *_blas_args(grad_output.dtype))
     gw = parts[0]
     for p in parts[1:]:
         gw += p
-    return np.ascontiguousarray(gw).reshape(c_out, c_in, kh, kw)
+    return gw.reshape(c_out, c_in, kh, kw)
 
 
 def conv2d_backward_bias(grad_output):
@@ -185,14 +141,9 @@ def conv2d_backward_bias(grad_output):
     g = _c(grad_output)
     n, c = g.shape[:2]
     g3 = g.reshape(n, c, -1)
-
-    def chunk(lo, hi):
-        part = np.empty(c, dtype=np.float64)
-        _sum_n_l(g3[lo:hi], part)
-        return part
-
-    per_example = max(1, g3.shape[1] * g3.shape[2])
-    parts = map_chunks(chunk, n, min_chunk=max(1, (1 << 16) // per_example))  # small sums: one thread
+    bounds = chunk_bounds(n, min_chunk=max(1, (1 << 16) // max(1, g3.shape[1] * g3.shape[2])))  # small: 1 chunk
+    parts = np.empty((bounds.size - 1, c), dtype=np.float64)
+    run(chunks.channel_sum_par, chunks.channel_sum_chunk, bounds, g3, parts)
     return np.sum(parts, axis=0).astype(g.dtype)
 
 
@@ -219,16 +170,14 @@ conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpo
 def dense_forward(x, weight, bias):
     """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``,
     bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the input dtype."""
-    def run(lo, hi):  # one chunk: map_chunks only limits this thread's BLAS to one thread (see below)
+    with one_blas_thread():  # see below
         y = np.dot(x, weight.T)
-        if bias is not None:
-            _add_bias_rows(y, _c(bias))
-        return y
-
+    if bias is not None:
+        _add_bias_rows(y, _c(bias))
     # The dense GEMMs are small (at most 128 x 2304 x 4 in the conv VAE); on NumPy's threaded OpenBLAS they
     # woke its worker threads, whose spinning then slowed the next conv kernel's chunk threads (measured: a
     # 0.1 ms dense_backward took 5-26 ms at batch 128 on the loaded 2-core machine).
-    return map_chunks(run, 1)[0]
+    return y
 
 
 def dense_backward(grad_output, x, weight):
@@ -236,7 +185,8 @@ def dense_backward(grad_output, x, weight):
     gy = _c(grad_output)
     gb = np.empty(gy.shape[1], dtype=gy.dtype)
     _sum_rows(gy, gb)
-    return map_chunks(lambda lo, hi: (np.dot(gy, weight), np.dot(gy.T, x), gb), 1)[0]  # one BLAS thread
+    with one_blas_thread():
+        return np.dot(gy, weight), np.dot(gy.T, x), gb
 
 
 # --------------------------------------------------------------------------- reparameterize + KL
@@ -276,7 +226,7 @@ def bce_with_logits_forward(logits, target):
     t = _c(target).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    map_chunks(lambda lo, hi: _bce_fwd(x[lo:hi], t[lo:hi], zero, one, out[lo:hi]), x.size, min_chunk=4096)
+    run(chunks.bce_forward_par, chunks.bce_forward_chunk, chunk_bounds(x.size, _ELEMENTWISE_CHUNK), x, t, zero, one, out)
     return out.reshape(np.shape(logits))
 
 
@@ -289,15 +239,12 @@ def bce_with_logits_backward(grad_output, logits, target):
     gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    map_chunks(lambda lo, hi: _bce_bwd(gy[lo:hi], x[lo:hi], t[lo:hi], zero, one, out[lo:hi]), x.size,
-               min_chunk=4096)
+    run(chunks.bce_backward_par, chunks.bce_backward_chunk, chunk_bounds(x.size, _ELEMENTWISE_CHUNK), gy, x, t, zero,
+        one, out)
     return out.reshape(shape)
 
 
 # --------------------------------------------------------------------------- ReLU
-
-_ELEMENTWISE_CHUNK = 1 << 14  # elements: smaller arrays run in one call on the calling thread
-
 
 def relu_forward(x):
     """``y = max(x, 0)``, elementwise, one pass split over the threads; the shape and dtype of ``x``.
@@ -307,8 +254,8 @@ def relu_forward(x):
     x = _c(x)
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    zero = flat.dtype.type(0)
-    map_chunks(lambda lo, hi: _relu_fwd(flat[lo:hi], zero, out[lo:hi]), flat.size, min_chunk=_ELEMENTWISE_CHUNK)
+    run(chunks.relu_forward_par, chunks.relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK), flat,
+        flat.dtype.type(0), out)
     return out.reshape(x.shape)
 
 
@@ -321,8 +268,8 @@ def relu_backward(grad_output, output):
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
     g, yf = gy.reshape(-1), y.reshape(-1)
     out = np.empty_like(g)
-    zero = g.dtype.type(0)
-    map_chunks(lambda lo, hi: _relu_bwd(g[lo:hi], yf[lo:hi], zero, out[lo:hi]), g.size, min_chunk=_ELEMENTWISE_CHUNK)
+    run(chunks.relu_backward_par, chunks.relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK), g, yf,
+        g.dtype.type(0), out)
     return out.reshape(gy.shape)
 
 
