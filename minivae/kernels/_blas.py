@@ -23,8 +23,9 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
+import numba.experimental.function_type  # noqa: F401  (Numba's typing of first-class functions, refined below)
 from numba import cfunc, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, typeof_impl
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enums
 
@@ -45,6 +46,7 @@ class _Address(types.WrapperAddressProtocol):
 
     def __init__(self, address: int, signature, name: str):
         self._address, self._signature, self.name = address, signature, name
+        self.numba_type = types.FunctionType(signature)
 
     def __wrapper_address__(self):
         return self._address
@@ -54,6 +56,13 @@ class _Address(types.WrapperAddressProtocol):
 
     def __repr__(self):
         return f"<C function {self.name} at {self._address:#x}>"
+
+
+@typeof_impl.register(_Address)
+def _typeof_address(val, c):
+    # Numba's own typeof builds a new FunctionType from the signature at every call of a jitted function
+    # (measured ~20 us per argument, 0.6 ms of a 10 ms training step at batch 32); the type never changes
+    return val.numba_type
 
 
 # --------------------------------------------------------------------------- fallbacks (no OpenBLAS)
