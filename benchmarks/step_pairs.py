@@ -2,6 +2,7 @@
 
     python benchmarks/step_pairs.py                          # batch 32 and 128, 3 pairs each
     python benchmarks/step_pairs.py --batch 128 --pairs 5 --steps 40 --torch-threads 1
+    python benchmarks/step_pairs.py --torch-isa avx2         # PyTorch held to AVX2, as NumPy's OpenBLAS is here
 
 Why pairs: on a shared machine the load changes from one minute to the next. Each round ("pair") runs
 minivae (the default Numba CPU kernels), PyTorch with its default threads and PyTorch on one thread in three
@@ -150,9 +151,15 @@ def run_child(kind: str, *argv: str, env=None) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def step_time(impl: str, batch: int, steps: int, synthetic: bool = False, torch_threads: int | None = None) -> dict:
+#: environment that keeps PyTorch's own kernels (ATen), oneDNN and MKL to AVX2, the instruction set NumPy's
+#: OpenBLAS is held to by ``OPENBLAS_CORETYPE=Haswell`` (see ``--torch-isa``)
+TORCH_AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def step_time(impl: str, batch: int, steps: int, synthetic: bool = False, torch_threads: int | None = None,
+              env: dict | None = None) -> dict:
     argv = [impl, str(batch), str(steps), "1" if synthetic else "0", str(torch_threads or 0)]
-    return run_child("step", *argv)
+    return run_child("step", *argv, env=None if env is None else {**os.environ, **env})
 
 
 def gemm_peak(n: int = 2048) -> float:
@@ -163,18 +170,20 @@ def gemm_peak(n: int = 2048) -> float:
 # --------------------------------------------------------------------------- pairs
 
 def run_pairs(batch: int, pairs: int, steps: int, synthetic=False, torch_threads=None, gemm_n=2048,
-              log=print) -> list[dict]:
+              log=print, torch_env: dict | None = None) -> list[dict]:
     """``pairs`` interleaved rounds at ``batch``: minivae, PyTorch with ``torch_threads`` (default: its own
     count) and PyTorch on 1 thread, each in a fresh process, in an order that rotates between rounds, then a
     GEMM-peak process. ``ratio`` is minivae over PyTorch (default threads); ``ratio_best`` is minivae over the
     faster of the two PyTorch runs (on a loaded machine PyTorch's spinning OpenMP threads can make its
-    default 2-thread run many times slower than 1 thread)."""
+    default 2-thread run many times slower than 1 thread). ``torch_env``: extra environment of the PyTorch
+    processes (e.g. :data:`TORCH_AVX2_ENV`)."""
     rows = []
     flops = step_flops(batch)
     impls = [("numba", None), ("torch", torch_threads), ("torch-1t", 1)]
     for p in range(pairs):
         order = impls[p % 3:] + impls[:p % 3]
-        res = {label: step_time(label.split("-")[0], batch, steps, synthetic, threads)["median_ms"]
+        res = {label: step_time(label.split("-")[0], batch, steps, synthetic, threads,
+                                env=torch_env if label.startswith("torch") else None)["median_ms"]
                for label, threads in order}
         peak = gemm_peak(gemm_n)
         mv, tt, t1 = res["numba"], res["torch"], res["torch-1t"]
@@ -215,6 +224,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=30, help="timed steps per process")
     p.add_argument("--synthetic", action="store_true", help="random Bernoulli(0.5) images instead of Fashion-MNIST")
     p.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--torch-isa", choices=["default", "avx2"], default="default",
+                   help="avx2: hold PyTorch's kernels (ATen, oneDNN, MKL) to AVX2, the instruction set "
+                        "OPENBLAS_CORETYPE=Haswell holds NumPy's OpenBLAS to (a like-for-like comparison)")
     p.add_argument("--json", default=None)
     p.add_argument("--_child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -232,13 +244,15 @@ def main(argv=None) -> int:
 
     print(header())
     print(f"# command: python benchmarks/step_pairs.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; ratio = minivae / torch median "
+    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; PyTorch instruction set: "
+          f"{'AVX2 (' + ' '.join(f'{k}={v}' for k, v in TORCH_AVX2_ENV.items()) + ')' if args.torch_isa == 'avx2' else 'its default'}; ratio = minivae / torch median "
           "step time (< 1: minivae faster); ratio best = minivae / the faster of torch (default threads) and "
           "torch on 1 thread; of peak = minivae GFLOP/s / GEMM peak of the same round")
     print(HEADER)
     rows = []
     for b in args.batch:
-        rows += run_pairs(b, args.pairs, args.steps, args.synthetic, args.torch_threads)
+        rows += run_pairs(b, args.pairs, args.steps, args.synthetic, args.torch_threads,
+                          torch_env=TORCH_AVX2_ENV if args.torch_isa == "avx2" else None)
     for b, s in summary(rows).items():
         print(f"# batch {b}: median ratio {s['median_ratio']:.2f} (vs the faster PyTorch run: "
               f"{s['median_ratio_best']:.2f}) over {s['pairs']} rounds; median fraction of the GEMM peak "

@@ -348,11 +348,12 @@ def test_conv_vae_training_steps_match_reference():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_kernels_work_in_a_forked_child():
-    """A thread pool inherited through fork() has no threads; the kernels must make a new one (a forked
-    DataLoader worker would otherwise hang on its first convolution)."""
+    """GNU OpenMP cannot start a parallel region in a child forked after the parent ran one (Numba kills the
+    child); the kernels must run their chunks one by one there (a forked DataLoader worker would otherwise
+    die on its first convolution)."""
     rng = np.random.default_rng(19)
     x, w = _arr(rng, (8, 2, 9, 9), np.float32), _arr(rng, (3, 2, 3, 3), np.float32)
-    want = cpu.conv2d_forward(x, w, None, (1, 1), (1, 1))  # starts the pool in this process
+    want = cpu.conv2d_forward(x, w, None, (1, 1), (1, 1))  # a parallel region in this process
     pid = os.fork()
     if pid == 0:  # child: exit status 0 only if the kernel returns the same result
         ok = False
