@@ -82,7 +82,8 @@ def _log_y_axes(ax, xlabel, ylabel, title, **legend) -> None:
 
 
 COLORS = {"reference": "#9e9e9e", "numba": "#1f77b4", "torch": "#d62728", "cupy@gpu": "#2ca02c",
-          "numba@gpu": "#17becf", "reference@gpu": "#bcbd22", "torch@cuda": "#ff7f0e", "torch-1t": "#e377c2"}
+          "numba@gpu": "#17becf", "reference@gpu": "#bcbd22", "torch@cuda": "#ff7f0e", "torch-1t": "#e377c2",
+          "torch-avx2": "#8c564b"}
 
 
 def kernel_bars(rows: list[dict], batch: int, path) -> None:

@@ -2,11 +2,10 @@
 
     python benchmarks/step_pairs.py                          # batch 32 and 128, 3 pairs each
     python benchmarks/step_pairs.py --batch 128 --pairs 5 --steps 40 --torch-threads 1
-    python benchmarks/step_pairs.py --torch-isa avx2         # PyTorch held to AVX2, as NumPy's OpenBLAS is here
 
 Why pairs: on a shared machine the load changes from one minute to the next. Each round ("pair") runs
-minivae (the default Numba CPU kernels), PyTorch with its default threads and PyTorch on one thread in three
-fresh processes, one after the other (the order rotates between rounds), and reports the ratios of the median
+minivae (the default Numba CPU kernels), PyTorch with its default threads, PyTorch on one thread and PyTorch
+held to AVX2 (see :func:`run_pairs`) in four fresh processes, one after the other (the order rotates between rounds), and reports the ratios of the median
 step times; the median ratio over the rounds is the result. Each process trains the TF-tutorial conv VAE (latent 2, Adam 1e-3, float32) on the first
 ``batch * steps`` binarised Fashion-MNIST training images (``--synthetic``: random Bernoulli(0.5) images),
 two warm-up steps first (JIT cache load, allocator), then ``--steps`` timed steps (``time.perf_counter``
@@ -170,40 +169,44 @@ def gemm_peak(n: int = 2048) -> float:
 # --------------------------------------------------------------------------- pairs
 
 def run_pairs(batch: int, pairs: int, steps: int, synthetic=False, torch_threads=None, gemm_n=2048,
-              log=print, torch_env: dict | None = None) -> list[dict]:
+              log=print) -> list[dict]:
     """``pairs`` interleaved rounds at ``batch``: minivae, PyTorch with ``torch_threads`` (default: its own
     count) and PyTorch on 1 thread, each in a fresh process, in an order that rotates between rounds, then a
     GEMM-peak process. ``ratio`` is minivae over PyTorch (default threads); ``ratio_best`` is minivae over the
     faster of the two PyTorch runs (on a loaded machine PyTorch's spinning OpenMP threads can make its
-    default 2-thread run many times slower than 1 thread). ``torch_env``: extra environment of the PyTorch
-    processes (e.g. :data:`TORCH_AVX2_ENV`)."""
+    default 2-thread run many times slower than 1 thread). A fourth process, PyTorch with its default threads
+    held to AVX2 (:data:`TORCH_AVX2_ENV`), gives ``ratio_avx2``: the like-for-like comparison where the
+    environment holds NumPy's OpenBLAS to AVX2 (``OPENBLAS_CORETYPE=Haswell``) on a CPU with AVX-512."""
     rows = []
     flops = step_flops(batch)
-    impls = [("numba", None), ("torch", torch_threads), ("torch-1t", 1)]
+    impls = [("numba", None), ("torch", torch_threads), ("torch-1t", 1), ("torch-avx2", torch_threads)]
     for p in range(pairs):
-        order = impls[p % 3:] + impls[:p % 3]
+        order = impls[p % len(impls):] + impls[:p % len(impls)]
         res = {label: step_time(label.split("-")[0], batch, steps, synthetic, threads,
-                                env=torch_env if label.startswith("torch") else None)["median_ms"]
+                                env=TORCH_AVX2_ENV if label == "torch-avx2" else None)["median_ms"]
                for label, threads in order}
         peak = gemm_peak(gemm_n)
-        mv, tt, t1 = res["numba"], res["torch"], res["torch-1t"]
+        mv, tt, t1, ta = res["numba"], res["torch"], res["torch-1t"], res["torch-avx2"]
         gf = flops / (mv / 1e3) / 1e9
         row = dict(batch=batch, pair=p, order="/".join(label for label, _ in order), minivae_ms=mv, torch_ms=tt,
-                   torch_1t_ms=t1, ratio=mv / tt, ratio_best=mv / min(tt, t1), gemm_peak_gflops=peak,
+                   torch_1t_ms=t1, torch_avx2_ms=ta, ratio=mv / tt, ratio_best=mv / min(tt, t1), ratio_avx2=mv / ta,
+                   gemm_peak_gflops=peak,
                    minivae_gflops=gf, peak_fraction=gf / peak)
         rows.append(row)
         log(format_row(row))
     return rows
 
 
-HEADER = (f"{'batch':>5s} {'pair':>4s} {'order':>23s} {'minivae ms':>10s} {'torch ms':>9s} {'torch 1t ms':>11s} "
-          f"{'ratio':>6s} {'ratio best':>10s} {'GEMM peak GF/s':>14s} {'minivae GF/s':>12s} {'of peak':>8s}")
+HEADER = (f"{'batch':>5s} {'pair':>4s} {'order':>34s} {'minivae ms':>10s} {'torch ms':>9s} {'torch 1t ms':>11s} "
+          f"{'torch avx2 ms':>13s} {'ratio':>6s} {'ratio best':>10s} {'ratio avx2':>10s} {'GEMM peak GF/s':>14s} "
+          f"{'minivae GF/s':>12s} {'of peak':>8s}")
 
 
 def format_row(r: dict) -> str:
-    return (f"{r['batch']:5d} {r['pair']:4d} {r['order']:>23s} {r['minivae_ms']:10.1f} {r['torch_ms']:9.1f} "
-            f"{r['torch_1t_ms']:11.1f} {r['ratio']:6.2f} {r['ratio_best']:10.2f} {r['gemm_peak_gflops']:14.0f} "
-            f"{r['minivae_gflops']:12.1f} {100 * r['peak_fraction']:7.0f}%")
+    return (f"{r['batch']:5d} {r['pair']:4d} {r['order']:>34s} {r['minivae_ms']:10.1f} {r['torch_ms']:9.1f} "
+            f"{r['torch_1t_ms']:11.1f} {r['torch_avx2_ms']:13.1f} {r['ratio']:6.2f} {r['ratio_best']:10.2f} "
+            f"{r['ratio_avx2']:10.2f} {r['gemm_peak_gflops']:14.0f} {r['minivae_gflops']:12.1f} "
+            f"{100 * r['peak_fraction']:7.0f}%")
 
 
 def summary(rows: list[dict]) -> dict:
@@ -211,7 +214,8 @@ def summary(rows: list[dict]) -> dict:
     out = {}
     for b in sorted({r["batch"] for r in rows}):
         rs = [r for r in rows if r["batch"] == b]
-        keys = ("ratio", "ratio_best", "peak_fraction", "minivae_ms", "torch_ms", "torch_1t_ms", "gemm_peak_gflops")
+        keys = ("ratio", "ratio_best", "ratio_avx2", "peak_fraction", "minivae_ms", "torch_ms", "torch_1t_ms",
+                "torch_avx2_ms", "gemm_peak_gflops")
         out[b] = {"pairs": len(rs), **{f"median_{k}": float(np.median([r[k] for r in rs]))
                                        for k in keys if all(k in r for r in rs)}}  # no torch: no torch keys
     return out
@@ -224,9 +228,6 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=30, help="timed steps per process")
     p.add_argument("--synthetic", action="store_true", help="random Bernoulli(0.5) images instead of Fashion-MNIST")
     p.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    p.add_argument("--torch-isa", choices=["default", "avx2"], default="default",
-                   help="avx2: hold PyTorch's kernels (ATen, oneDNN, MKL) to AVX2, the instruction set "
-                        "OPENBLAS_CORETYPE=Haswell holds NumPy's OpenBLAS to (a like-for-like comparison)")
     p.add_argument("--json", default=None)
     p.add_argument("--_child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -244,18 +245,18 @@ def main(argv=None) -> int:
 
     print(header())
     print(f"# command: python benchmarks/step_pairs.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; PyTorch instruction set: "
-          f"{'AVX2 (' + ' '.join(f'{k}={v}' for k, v in TORCH_AVX2_ENV.items()) + ')' if args.torch_isa == 'avx2' else 'its default'}; ratio = minivae / torch median "
+    print(f"# OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; torch avx2: PyTorch held to AVX2 "
+          f"({' '.join(f'{k}={v}' for k, v in TORCH_AVX2_ENV.items())}); ratio = minivae / torch median "
           "step time (< 1: minivae faster); ratio best = minivae / the faster of torch (default threads) and "
-          "torch on 1 thread; of peak = minivae GFLOP/s / GEMM peak of the same round")
+          "torch on 1 thread; ratio avx2 = minivae / torch avx2; of peak = minivae GFLOP/s / GEMM peak of the same round")
     print(HEADER)
     rows = []
     for b in args.batch:
-        rows += run_pairs(b, args.pairs, args.steps, args.synthetic, args.torch_threads,
-                          torch_env=TORCH_AVX2_ENV if args.torch_isa == "avx2" else None)
+        rows += run_pairs(b, args.pairs, args.steps, args.synthetic, args.torch_threads)
     for b, s in summary(rows).items():
         print(f"# batch {b}: median ratio {s['median_ratio']:.2f} (vs the faster PyTorch run: "
-              f"{s['median_ratio_best']:.2f}) over {s['pairs']} rounds; median fraction of the GEMM peak "
+              f"{s['median_ratio_best']:.2f}; vs PyTorch held to AVX2: {s['median_ratio_avx2']:.2f}) over "
+              f"{s['pairs']} rounds; median fraction of the GEMM peak "
               f"{100 * s['median_peak_fraction']:.0f}%")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(rows=rows, summary=summary(rows)), indent=1))
