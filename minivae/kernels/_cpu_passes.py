@@ -249,10 +249,11 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
     L = idx.shape[1]
     if ckk < 32:
         cols = np.empty((1, ckk, L), dtype=x.dtype)
+        parts[i] = zero  # (an empty chunk, batch 0, sums to zero)
         for n in range(lo, hi):
             _im2col(x[n:n + 1], idx, cols, False)
-            gemm(_ROW, _N, _T, c_out, ckk, L, one, g3[n].ctypes.data, L, cols.ctypes.data, L,
-                 one if n > lo else zero, parts[i].ctypes.data, ckk)
+            gemm(_ROW, _N, _T, c_out, ckk, L, one, g3[n].ctypes.data, L, cols.ctypes.data, L, one,
+                 parts[i].ctypes.data, ckk)
         return
     m = hi - lo
     cols = np.empty((ckk, m, L), dtype=x.dtype)

@@ -51,6 +51,13 @@ def _c(a):
     return np.ascontiguousarray(a)
 
 
+def _same_dtype(*arrays):
+    """The arrays C-contiguous in their common dtype (``np.result_type``): the jitted GEMM reads raw memory,
+    so mixed float32/float64 operands are converted here, as NumPy's matmul would promote them."""
+    dtype = np.result_type(*arrays)
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
+
+
 def _bias_args(bias, dtype):
     if bias is None:
         return np.zeros(1, dtype=dtype), False
@@ -69,7 +76,7 @@ def _blas_args(dtype):
 
 def _gemm_col2im(grad_output, weight, bias, out_size, stride, padding):
     """``col2im(W^T @ gy)`` with the bias fused: conv2d's input gradient, conv_transpose2d's forward."""
-    grad_output, weight = _c(grad_output), _c(weight)
+    grad_output, weight = _same_dtype(grad_output, weight)
     n, c_out, ho, wo = grad_output.shape
     c_in, kh, kw = weight.shape[1:]
     w2 = weight.reshape(c_out, c_in * kh * kw)
@@ -89,9 +96,10 @@ def conv2d_forward(x, weight, bias, stride, padding):
 
     Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; float32 or
         float64, one dtype. stride, padding: ``(h, w)`` int pairs.
-    Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2*ph - kH) // sh + 1``, in the input dtype.
+    Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2*ph - kH) // sh + 1``, in the input dtype (mixed
+        float32/float64 inputs: float64, as NumPy promotes).
     """
-    x, weight = _c(x), _c(weight)
+    x, weight = _same_dtype(x, weight)
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     ho = (h + 2 * padding[0] - kh) // stride[0] + 1
@@ -120,7 +128,7 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
 
     Returns: ``(C_out, C_in, kH, kW)``.
     """
-    grad_output, x = _c(grad_output), _c(x)
+    grad_output, x = _same_dtype(grad_output, x)
     n, c_out, ho, wo = grad_output.shape
     c_in = x.shape[1]
     kh, kw = kernel_size
@@ -140,7 +148,7 @@ def conv2d_backward_bias(grad_output):
     (accumulated in float64) -> ``(C,)`` in its dtype."""
     g = _c(grad_output)
     n, c = g.shape[:2]
-    g3 = g.reshape(n, c, -1)
+    g3 = g.reshape(n, c, int(np.prod(g.shape[2:])))
     bounds = chunk_bounds(n, min_chunk=max(1, (1 << 16) // max(1, g3.shape[1] * g3.shape[2])))  # small: 1 chunk
     parts = np.empty((bounds.size - 1, c), dtype=np.float64)
     run(chunks.channel_sum_par, chunks.channel_sum_chunk, bounds, g3, parts)

@@ -223,6 +223,32 @@ def test_bce_with_logits_parity(dtype, shape):
     assert np.all(np.isfinite(cpu.bce_with_logits_forward(logits, target)))
 
 
+@pytest.mark.parametrize("c_in", [1, 8])  # the weight gradient's per-example (few columns) and folded paths
+def test_empty_batch_gives_empty_outputs_and_zero_gradients(c_in):
+    x, gy = np.zeros((0, c_in, 8, 8), np.float32), np.zeros((0, 5, 4, 4), np.float32)
+    w = np.ones((5, c_in, 3, 3), np.float32)
+    assert cpu.conv2d_forward(x, w, None, (2, 2), (1, 1)).shape == (0, 5, 4, 4)
+    assert cpu.conv2d_backward_input(gy, w, (8, 8), (2, 2), (1, 1)).shape == (0, c_in, 8, 8)
+    np.testing.assert_array_equal(cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)), np.zeros_like(w))
+    np.testing.assert_array_equal(cpu.conv2d_backward_bias(gy), np.zeros(5, np.float32))
+    assert cpu.relu_forward(x).shape == x.shape and cpu.bce_with_logits_forward(x, x).shape == x.shape
+
+
+def test_mixed_float32_float64_operands_are_promoted_not_misread():
+    """The jitted GEMM reads raw memory: a float64 weight with float32 images must be converted first (the
+    result is float64, as the reference and NumPy's matmul give), never read as float32 bits."""
+    rng = np.random.default_rng(12)
+    x, gy = _arr(rng, (4, 3, 8, 8), np.float32), _arr(rng, (4, 5, 4, 4), np.float32)
+    w = _arr(rng, (5, 3, 3, 3), np.float64)
+    for name, args in [("conv2d_forward", (x, w, None, (2, 2), (1, 1))),
+                       ("conv2d_backward_input", (gy, w, (8, 8), (2, 2), (1, 1))),
+                       ("conv2d_backward_weight", (gy, x.astype(np.float64), (3, 3), (2, 2), (1, 1))),
+                       ("conv_transpose2d_forward", (gy, w, None, (2, 2), (1, 1), (1, 1)))]:
+        got, want = getattr(cpu, name)(*args), getattr(reference, name)(*args)
+        assert got.dtype == want.dtype == np.float64, name
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1,), (3, 1, 5, 4), (128, 32, 13, 13)])  # the last one splits over threads
 def test_relu_parity_is_exact(dtype, shape):
