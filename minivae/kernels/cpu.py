@@ -54,7 +54,7 @@ def _c(a):
 def _same_dtype(*arrays):
     """The arrays C-contiguous in their common dtype (``np.result_type``): the jitted GEMM reads raw memory,
     so mixed float32/float64 operands are converted here, as NumPy's matmul would promote them."""
-    dtype = np.result_type(*arrays)
+    dtype = np.dtype(np.result_type(*arrays).type)  # native byte order
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
 
 
@@ -71,6 +71,9 @@ def _taps(h, w, kh, kw, stride, padding, ho, wo):
 def _blas_args(dtype):
     """(gemm, set_local, one, zero) for the chunks of :mod:`minivae.kernels._cpu_passes` in ``dtype``."""
     dtype = np.dtype(dtype)
+    if dtype not in _blas.GEMM:
+        raise TypeError(f"numba CPU convolution kernels take float32 and float64 arrays, got {dtype}: convert with "
+                        f'.astype(np.float32), or run kernels.use("reference")')
     return _blas.GEMM[dtype], _blas.SET_LOCAL_THREADS, dtype.type(1), dtype.type(0)
 
 

@@ -247,6 +247,8 @@ def test_mixed_float32_float64_operands_are_promoted_not_misread():
         got, want = getattr(cpu, name)(*args), getattr(reference, name)(*args)
         assert got.dtype == want.dtype == np.float64, name
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
+    with pytest.raises(TypeError, match="float32 and float64"):
+        cpu.conv2d_forward(np.ones((1, 3, 8, 8), np.int64), np.ones((5, 3, 3, 3), np.int64), None, (1, 1), (0, 0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
