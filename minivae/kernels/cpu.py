@@ -44,7 +44,10 @@ keep_freed_memory()  # no page faults from re-allocating each step's large array
 
 # --------------------------------------------------------------------------- wrapper helpers
 
-_ELEMENTWISE_CHUNK = 1 << 14  # elements per chunk at least: smaller arrays run as one chunk on the calling thread
+# elements per chunk at least (smaller arrays run as one chunk on the calling thread): ReLU is a copy-speed pass;
+# BCE costs an exp and a log per element (~10x more), so it pays to split smaller arrays
+_ELEMENTWISE_CHUNK = 1 << 14
+_TRANSCENDENTAL_CHUNK = 1 << 12
 
 
 def _c(a):
@@ -237,7 +240,7 @@ def bce_with_logits_forward(logits, target):
     t = _c(target).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(chunks.bce_forward_par, chunks.bce_forward_chunk, chunk_bounds(x.size, _ELEMENTWISE_CHUNK), x, t, zero, one, out)
+    run(chunks.bce_forward_par, chunks.bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK), x, t, zero, one, out)
     return out.reshape(np.shape(logits))
 
 
@@ -250,7 +253,7 @@ def bce_with_logits_backward(grad_output, logits, target):
     gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(chunks.bce_backward_par, chunks.bce_backward_chunk, chunk_bounds(x.size, _ELEMENTWISE_CHUNK), gy, x, t, zero,
+    run(chunks.bce_backward_par, chunks.bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK), gy, x, t, zero,
         one, out)
     return out.reshape(shape)
 
