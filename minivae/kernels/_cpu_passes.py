@@ -196,6 +196,7 @@ def _relu_bwd(gy, y, zero, out):
 
 _ROW, _N, _T = np.int32(ROW_MAJOR), np.int32(NO_TRANS), np.int32(TRANS)
 _ONE_THREAD = np.int32(1)
+_WGRAD_BLOCK_BYTES = 1 << 19  # the folded weight gradient's im2col block: half of a 1 MiB L2 cache
 
 
 @njit(cache=True, nogil=True)
@@ -255,17 +256,27 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
             gemm(_ROW, _N, _T, c_out, ckk, L, one, g3[n].ctypes.data, L, cols.ctypes.data, L, one,
                  parts[i].ctypes.data, ckk)
         return
-    m = hi - lo
-    cols = np.empty((ckk, m, L), dtype=x.dtype)
-    _im2col(x[lo:hi], idx, cols, True)
-    g = np.empty((c_out, m, L), dtype=g3.dtype)
-    for n in range(m):
-        for o in range(c_out):
-            for l in range(L):
-                g[o, n, l] = g3[lo + n, o, l]
-    part_t = np.empty((ckk, c_out), dtype=parts.dtype)
-    gemm(_ROW, _N, _T, ckk, c_out, m * L, one, cols.ctypes.data, m * L, g.ctypes.data, m * L, zero,
-         part_t.ctypes.data, c_out)
+    # the chunk in blocks of examples whose columns (CkK x block*L) stay in cache, accumulated into part_t
+    block = max(1, min(hi - lo, _WGRAD_BLOCK_BYTES // max(1, ckk * L * x.itemsize)))
+    cols = np.empty((ckk, block, L), dtype=x.dtype)
+    g = np.empty((c_out, block, L), dtype=g3.dtype)
+    part_t = np.zeros((ckk, c_out), dtype=parts.dtype)
+    for start in range(lo, hi, block):
+        m = min(block, hi - start)
+        _im2col(x[start:start + m], idx, cols, True)
+        for n in range(m):
+            for o in range(c_out):
+                for l in range(L):
+                    g[o, n, l] = g3[start + n, o, l]
+        k = m * L
+        if m < block:  # the last, shorter block: pack its columns and gradients contiguously first
+            cm = np.ascontiguousarray(cols[:, :m])
+            gm = np.ascontiguousarray(g[:, :m])
+            gemm(_ROW, _N, _T, ckk, c_out, k, one, cm.ctypes.data, k, gm.ctypes.data, k, one, part_t.ctypes.data,
+                 c_out)
+        else:
+            gemm(_ROW, _N, _T, ckk, c_out, k, one, cols.ctypes.data, k, g.ctypes.data, k, one, part_t.ctypes.data,
+                 c_out)
     for o in range(c_out):
         for j in range(ckk):
             parts[i, o, j] = part_t[j, o]
