@@ -58,3 +58,17 @@ def test_conv_kernels_run_on_the_fallback_gemm(monkeypatch):
                                reference.conv2d_backward_input(gy, w, (9, 9), (2, 2), (1, 1)), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)),
                                reference.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)), rtol=1e-10, atol=1e-10)
+
+
+def test_gemm_share_benchmark_runs_and_restores_the_gemm():
+    """benchmarks/gemm_share.py in a tiny configuration: both step times positive, the real GEMM back after."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import gemm_share
+
+    before = dict(_blas.GEMM)
+    times = gemm_share.measure(batch=2, rounds=1, steps=1)
+    assert set(times) == {"gemm", "zero"} and all(t > 0 for t in times.values())
+    assert _blas.GEMM == before
