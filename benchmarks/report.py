@@ -215,7 +215,7 @@ def readme(res, command: str) -> str:
               "that is the AVX2 peak, and PyTorch's oneDNN/MKL kernels, which use AVX-512 regardless, can sit above "
               "the roof (`torch AVX2` holds them to AVX2 too). Unset, OpenBLAS picks its AVX-512 kernels: measured "
               "on the development machine (issue 14) the peak nearly doubled (245 -> 465 GFLOP/s) and minivae's "
-              "step took 0.76-0.80x the time. minivae honours the environment's setting.",
+              "step took 0.75-0.82x the time. minivae honours the environment's setting.",
               "* The copy bandwidth is one thread's; kernels whose arrays stay in the caches can sit above that roof.",
               "* Each round's GEMM peak is measured right after its step processes, so a busy moment lowers both; "
               "compare rounds whose peak is near the machine's best.",
