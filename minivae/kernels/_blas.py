@@ -113,7 +113,7 @@ def _fallback():
         compiled = cfunc(sig)(_fallback_gemm(scalar))  # compiled only where there is no OpenBLAS
         gemm[dtype] = _Address(compiled.address, sig, f"minivae fallback gemm ({dtype})")
     no_op = cfunc(SET_LOCAL_SIGNATURE)(_no_threads)
-    return gemm, _Address(no_op.address, SET_LOCAL_SIGNATURE, "no-op set_num_threads_local"), None
+    return gemm, _Address(no_op.address, SET_LOCAL_SIGNATURE, "no-op set_num_threads_local")
 
 
 # --------------------------------------------------------------------------- NumPy's OpenBLAS
@@ -150,7 +150,7 @@ def _find():
         jit_set_local = _Address(ctypes.cast(set_local, ctypes.c_void_p).value, SET_LOCAL_SIGNATURE,
                                  "openblas_set_num_threads_local")
         return gemm, jit_set_local, set_local, f"OpenBLAS {path.rsplit('/', 1)[-1]} ({gemm[np.dtype(np.float32)].name})"
-    gemm, jit_set_local, _ = _fallback()
+    gemm, jit_set_local = _fallback()
     return gemm, jit_set_local, None, ("built-in triple-loop GEMM: NumPy's BLAS is not an OpenBLAS with a 64-bit "
                                        "CBLAS and openblas_set_num_threads_local")
 
