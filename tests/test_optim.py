@@ -210,3 +210,48 @@ def test_adam_counts_steps_per_parameter_as_pytorch():
     opt.step()
     np.testing.assert_allclose(b.data, -0.1 * 2.0 / (2.0 + 1e-8), rtol=1e-12)
     assert opt.state[0]["step"] == 2 and opt.state[1]["step"] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_jitted_cpu_step_has_the_bits_of_the_numpy_path(dtype, weight_decay, monkeypatch):
+    """On the CPU each parameter's Adam update is one jitted loop (kernels/_cpu_adam.py); it repeats the NumPy
+    operations in their order and dtype, so 20 steps of both paths agree to the last bit."""
+    from minivae.kernels import _cpu_adam
+
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal((5, 7)).astype(dtype)
+    grads = [(rng.standard_normal((5, 7)) * 10.0 ** rng.integers(-6, 3)).astype(dtype) for _ in range(20)]
+
+    def train(use_jit):
+        monkeypatch.setattr(_cpu_adam, "fits", _cpu_adam.fits if use_jit else (lambda *a: False))
+        p = nn.Parameter(p0.copy())
+        opt = Adam([p], lr=3e-3, betas=(0.8, 0.995), eps=1e-7, weight_decay=weight_decay)
+        for g in grads:
+            p.grad = mv.Tensor(g.copy())
+            opt.step()
+        return p.numpy(), opt.state[0]["m"], opt.state[0]["v"]
+
+    calls = []
+    real_step = _cpu_adam.adam_step
+    monkeypatch.setattr(_cpu_adam, "adam_step", lambda *a, **k: (calls.append(1), real_step(*a, **k)))
+    jitted = train(True)
+    assert len(calls) == 20  # the jitted path really ran
+    numpy_path = train(False)
+    assert len(calls) == 20
+    for a, b in zip(jitted, numpy_path):
+        assert a.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_adam_jitted_step_refuses_what_it_cannot_take():
+    from minivae.kernels import _cpu_adam
+
+    a = np.zeros((4, 4), np.float32)
+    assert _cpu_adam.fits(a, a.copy(), a.copy(), a.copy())
+    assert not _cpu_adam.fits(a, a.T.copy()[:, :2], a.copy(), a.copy())          # shape
+    assert not _cpu_adam.fits(a[:, ::2], a[:, ::2].copy(), a[:, ::2].copy(), a[:, ::2].copy())  # strided
+    assert not _cpu_adam.fits(a, a.astype(np.float64), a.copy(), a.copy())      # mixed dtypes
+    assert not _cpu_adam.fits(*(np.zeros(3, np.float16) for _ in range(4)))     # no float16 loop
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _cpu_adam.adam_step(a[:, ::2], a[:, ::2], a[:, ::2], a[:, ::2], 1e-3, 0.9, 0.999, 1e-8, 1)

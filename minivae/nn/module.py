@@ -97,8 +97,10 @@ class Module:
 
     @property
     def device(self) -> str:
-        params = self.parameters()
-        return params[0].device if params else backend.CPU
+        """The first parameter's device ("cpu" for a module without parameters)."""
+        for _, p in self.named_parameters():  # the first one only: this runs every training step
+            return p.device
+        return backend.CPU
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract

@@ -1,7 +1,10 @@
 """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1)."""
 from __future__ import annotations
 
+import numpy as np
+
 from minivae.backend import CPU, GPU, get_array_module
+from minivae.kernels import _cpu_adam
 from minivae.optim.optimizer import Optimizer
 
 
@@ -19,7 +22,8 @@ class Adam(Optimizer):
 
     * ``None`` (default): the per-parameter path. (The fused kernel has so far run only under the CUDA
       simulator; it should become the GPU default once it is measured and checked on a real GPU.)
-    * ``False``: never (the per-parameter path, the only one on the CPU).
+    * ``False``: never (the per-parameter path, the only one on the CPU, where each parameter's update is one
+      jitted loop, :mod:`minivae.kernels._cpu_adam`, with the bits of the NumPy operations).
     * ``True``: always; ValueError if the parameters are not all on the GPU with one dtype. Under the CUDA
       simulator (``NUMBA_ENABLE_CUDASIM=1``) NumPy parameters are accepted: that is how the kernel is
       tested without a GPU.
@@ -78,6 +82,9 @@ class Adam(Optimizer):
             state["m"], state["v"], state["step"] = xp.zeros_like(p.data), xp.zeros_like(p.data), 0
         state["step"] += 1  # per parameter, as PyTorch: a parameter first updated late starts at t = 1
         m, v = state["m"], state["v"]
+        if xp is np and _cpu_adam.fits(p.data, grad, m, v):  # one jitted loop, the same bits as below
+            _cpu_adam.adam_step(p.data, grad, m, v, lr, b1, b2, eps, state["step"])
+            return
         m *= b1
         m += (1 - b1) * grad
         v *= b2
