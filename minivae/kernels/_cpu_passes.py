@@ -50,9 +50,10 @@ def _im2col(x, idx, cols, channel_major=False):
 
 
 @njit(cache=True, nogil=True)
-def _col2im(cols, idx, bias, has_bias, out):
-    """out[n, c] = bias[c] + the sum over taps r and output pixels l of cols[n, c*kK + r, l] at the input
-    pixel ``idx[r, l]`` (the adjoint of :func:`_im2col`; padding taps land on a discarded cell)."""
+def _col2im(cols, idx, bias, has_bias, out, channel_major=False):
+    """out[n, c] = bias[c] + the sum over taps r and output pixels l of cols[n, c*kK + r, l] (``channel_major``:
+    cols[c*kK + r, n, l]) at the input pixel ``idx[r, l]`` (the adjoint of :func:`_im2col`; padding taps land
+    on a discarded cell)."""
     n_, c_, h, w = out.shape
     kk, L = idx.shape
     hw = h * w
@@ -63,7 +64,7 @@ def _col2im(cols, idx, bias, has_bias, out):
             for k in range(hw + 1):
                 img[k] = b
             for r in range(kk):
-                src = cols[n, c * kk + r]
+                src = cols[c * kk + r, n] if channel_major else cols[n, c * kk + r]
                 ix = idx[r]
                 for l in range(L):
                     img[ix[l]] += src[l]
@@ -197,20 +198,50 @@ def _relu_bwd(gy, y, zero, out):
 _ROW, _N, _T = np.int32(ROW_MAJOR), np.int32(NO_TRANS), np.int32(TRANS)
 _ONE_THREAD = np.int32(1)
 _WGRAD_BLOCK_BYTES = 1 << 19  # the folded weight gradient's im2col block: half of a 1 MiB L2 cache
+# Images of fewer output pixels than this fold a block of examples into each forward / col2im GEMM: per example
+# such GEMMs are thin (N = L) and OpenBLAS ran them at 75-80% of the rate of folded ones at the conv VAE's
+# 6x6 and 7x7 layers (one thread, 16 examples: 64x288 @ 288x36 per example 234 us, folded 188 us incl. the copy
+# back to NCHW; 576x32 @ 32x49: 296 -> 252 us); at 14x14 (L = 196) folding gained nothing after the copy.
+_FOLD_BELOW_L = 64
+_FOLD_BLOCK_BYTES = 1 << 19
+
+
+@njit(cache=True, nogil=True)
+def _fold_block(hi_minus_lo, rows, L, itemsize):
+    """Examples per folded GEMM: as many as keep a (rows, block*L) column buffer within _FOLD_BLOCK_BYTES."""
+    return max(1, min(hi_minus_lo, _FOLD_BLOCK_BYTES // max(1, rows * L * itemsize)))
 
 
 @njit(cache=True, nogil=True)
 def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, gemm, set_local, one, zero):
-    """y3[n] = w2 (C_out, CkK) @ im2col(x[n]) (CkK, L) (+ bias) for the chunk's examples."""
+    """y3[n] = w2 (C_out, CkK) @ im2col(x[n]) (CkK, L) (+ bias) for the chunk's examples: one GEMM per example
+    written straight into NCHW or, for small images (L < _FOLD_BELOW_L), one per block of examples
+    (``w2 @ cols (CkK, m*L)``) and a copy back to NCHW."""
     set_local(_ONE_THREAD)
+    lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
-    cols = np.empty((1, ckk, L), dtype=x.dtype)
-    for n in range(bounds[i], bounds[i + 1]):
-        _im2col(x[n:n + 1], idx, cols, False)
-        gemm(_ROW, _N, _N, c_out, L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, L, zero, y3[n].ctypes.data, L)
+    if L < _FOLD_BELOW_L:
+        block = _fold_block(hi - lo, ckk, L, x.itemsize)
+        for start in range(lo, hi, block):
+            m = min(block, hi - start)
+            cols = np.empty((ckk, m, L), dtype=x.dtype)
+            yb = np.empty((c_out, m, L), dtype=x.dtype)
+            _im2col(x[start:start + m], idx, cols, True)
+            gemm(_ROW, _N, _N, c_out, m * L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, m * L, zero,
+                 yb.ctypes.data, m * L)
+            for n in range(m):
+                for o in range(c_out):
+                    for l in range(L):
+                        y3[start + n, o, l] = yb[o, n, l]
+    else:
+        cols = np.empty((1, ckk, L), dtype=x.dtype)
+        for n in range(lo, hi):
+            _im2col(x[n:n + 1], idx, cols, False)
+            gemm(_ROW, _N, _N, c_out, L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, L, zero, y3[n].ctypes.data,
+                 L)
     if has_bias:
-        _add_bias_ncl(y3[bounds[i]:bounds[i + 1]], bias)
+        _add_bias_ncl(y3[lo:hi], bias)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -223,10 +254,25 @@ def conv_forward_par(bounds, x, w2, bias, has_bias, idx, y3, gemm, set_local, on
 def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, gemm, set_local, one, zero):
     """out[n] = col2im(w2^T (CkK, C_out) @ g3[n] (C_out, L)) (+ bias) for the chunk's examples."""
     set_local(_ONE_THREAD)
+    lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
+    if L < _FOLD_BELOW_L:  # small images: one GEMM per block of examples, as in conv_forward_chunk
+        block = _fold_block(hi - lo, ckk, L, g3.itemsize)
+        for start in range(lo, hi, block):
+            m = min(block, hi - start)
+            g = np.empty((c_out, m, L), dtype=g3.dtype)
+            for n in range(m):
+                for o in range(c_out):
+                    for l in range(L):
+                        g[o, n, l] = g3[start + n, o, l]
+            cols = np.empty((ckk, m, L), dtype=g3.dtype)
+            gemm(_ROW, _T, _N, ckk, m * L, c_out, one, w2.ctypes.data, ckk, g.ctypes.data, m * L, zero,
+                 cols.ctypes.data, m * L)
+            _col2im(cols, idx, bias, has_bias, out[start:start + m], True)
+        return
     cols = np.empty((1, ckk, L), dtype=g3.dtype)
-    for n in range(bounds[i], bounds[i + 1]):
+    for n in range(lo, hi):
         gemm(_ROW, _T, _N, ckk, L, c_out, one, w2.ctypes.data, ckk, g3[n].ctypes.data, L, zero, cols.ctypes.data, L)
         _col2im(cols, idx, bias, has_bias, out[n:n + 1])
 
