@@ -34,7 +34,9 @@ import numpy as np
 
 from minivae.kernels import _blas
 from minivae.kernels import _cpu_passes as chunks
-from minivae.kernels._cpu_passes import _add_bias_rows, _reparameterize_kl_bwd, _reparameterize_kl_fwd, _sum_rows, _tap_index
+from minivae.kernels import _cpu_elementwise as elementwise
+from minivae.kernels._cpu_elementwise import _add_bias_rows, _reparameterize_kl_bwd, _reparameterize_kl_fwd, _sum_rows
+from minivae.kernels._cpu_passes import _tap_index
 from minivae.kernels._cpu_threads import chunk_bounds, num_threads, one_blas_thread, run
 from minivae.kernels._dtypes import check_dtypes
 from minivae.kernels._malloc import keep_freed_memory
@@ -240,7 +242,8 @@ def bce_with_logits_forward(logits, target):
     t = _c(target).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(chunks.bce_forward_par, chunks.bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK), x, t, zero, one, out)
+    run(elementwise.bce_forward_par, elementwise.bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+        x, t, zero, one, out)
     return out.reshape(np.shape(logits))
 
 
@@ -253,8 +256,8 @@ def bce_with_logits_backward(grad_output, logits, target):
     gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
     out = np.empty_like(x)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(chunks.bce_backward_par, chunks.bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK), gy, x, t, zero,
-        one, out)
+    run(elementwise.bce_backward_par, elementwise.bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+        gy, x, t, zero, one, out)
     return out.reshape(shape)
 
 
@@ -268,8 +271,8 @@ def relu_forward(x):
     x = _c(x)
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    run(chunks.relu_forward_par, chunks.relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK), flat,
-        flat.dtype.type(0), out)
+    run(elementwise.relu_forward_par, elementwise.relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK),
+        flat, flat.dtype.type(0), out)
     return out.reshape(x.shape)
 
 
@@ -282,8 +285,8 @@ def relu_backward(grad_output, output):
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
     g, yf = gy.reshape(-1), y.reshape(-1)
     out = np.empty_like(g)
-    run(chunks.relu_backward_par, chunks.relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK), g, yf,
-        g.dtype.type(0), out)
+    run(elementwise.relu_backward_par, elementwise.relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK),
+        g, yf, g.dtype.type(0), out)
     return out.reshape(gy.shape)
 
 
