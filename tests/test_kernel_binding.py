@@ -102,3 +102,44 @@ def test_registering_an_unknown_device_or_selecting_an_unknown_set_fails_at_once
         kernels.register("tpu", "x", "spy_kernels")
     with pytest.raises(ValueError, match="no kernel implementation 'nope'"):
         kernels.use("nope")
+
+
+def test_optional_kernel_lookup():
+    """get_optional: a set's optional kernel, None where the set lacks it, KeyError for other names."""
+    from minivae.kernels import cpu
+
+    with kernels.use("numba"):
+        assert kernels.get_optional("conv_transpose2d_backward") is cpu.conv_transpose2d_backward
+    with kernels.use("reference"):
+        assert kernels.get_optional("conv_transpose2d_backward") is None
+    with pytest.raises(KeyError, match="optional kernels: conv_transpose2d_backward"):
+        kernels.get_optional("conv2d_forward")
+
+
+def test_transposed_conv_backward_takes_the_optional_kernel_only_without_create_graph(monkeypatch):
+    """A set with ``conv_transpose2d_backward`` gets one call for gx and gW in a plain backward (the Numba CPU
+    set shares one im2col there); a create_graph backward keeps the two differentiable ops; the gradients agree."""
+    from minivae.kernels import reference
+
+    def both(gy, x, weight, stride, padding):
+        spy_kernels.CALLS.append("conv_transpose2d_backward")
+        return (reference.conv_transpose2d_backward_input(gy, weight, stride, padding),
+                reference.conv_transpose2d_backward_weight(gy, x, weight.shape[2:], stride, padding))
+
+    monkeypatch.setattr(spy_kernels, "conv_transpose2d_backward", both, raising=False)
+    monkeypatch.setattr(kernels, "_FUNCTIONS", {})
+    with kernels.use("spy"):
+        loss, leaves = _model_loss()
+    n = len(spy_kernels.CALLS)
+    loss.backward(retain_graph=True)
+    plain = spy_kernels.CALLS[n:]
+    assert plain.count("conv_transpose2d_backward") == 1
+    # without it, convT's gx is a conv2d_forward and its gW a second conv2d_backward_weight (besides conv2d's own)
+    assert "conv2d_forward" not in plain and plain.count("conv2d_backward_weight") == 1
+    first = [t.grad.data.copy() for t in leaves]
+    n = len(spy_kernels.CALLS)
+    grads = grad(loss, leaves, create_graph=True)
+    assert "conv_transpose2d_backward" not in spy_kernels.CALLS[n:]
+    assert all(g.requires_grad for g in grads[1:3])  # recorded: differentiable again
+    for a, b in zip(first, grads):
+        np.testing.assert_allclose(a, b.data, rtol=1e-12, atol=1e-14)

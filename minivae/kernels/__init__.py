@@ -40,6 +40,12 @@ KERNELS = (
     "relu_forward", "relu_backward",
 )
 
+#: Kernels an implementation may provide; the ops use them where present and otherwise compose the ones in
+#: :data:`KERNELS` (:func:`get_optional` returns None there). ``conv_transpose2d_backward(gy, x, weight, stride,
+#: padding) -> (gx, gw)``: both gradients at once, the values of the two single kernels (the Numba CPU set
+#: shares one im2col of ``gy`` between them).
+OPTIONAL_KERNELS = ("conv_transpose2d_backward",)
+
 #: (device, implementation name) -> module path.
 _MODULES: dict[tuple[str, str], str] = {
     (CPU, "reference"): "minivae.kernels.reference",
@@ -120,6 +126,21 @@ def get(kernel: str, device: str = CPU):
     if kernel not in KERNELS:
         raise KeyError(f"unknown kernel {kernel!r}; known kernels: {', '.join(KERNELS)}")
     fn = _FUNCTIONS[key] = getattr(module(device), kernel)
+    return fn
+
+
+def get_optional(kernel: str, device: str = CPU):
+    """The function implementing the optional ``kernel`` (one of :data:`OPTIONAL_KERNELS`) on ``device`` with
+    the implementation selected in this context, or None where that implementation does not provide it.
+    Cached as :func:`get`. Raises KeyError for a name that is not an optional kernel."""
+    key = (kernel, device, _SELECTION.get())
+    try:
+        return _FUNCTIONS[key]
+    except KeyError:
+        pass
+    if kernel not in OPTIONAL_KERNELS:
+        raise KeyError(f"unknown optional kernel {kernel!r}; optional kernels: {', '.join(OPTIONAL_KERNELS)}")
+    fn = _FUNCTIONS[key] = getattr(module(device), kernel, None)
     return fn
 
 

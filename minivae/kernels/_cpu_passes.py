@@ -117,7 +117,8 @@ _WGRAD_BLOCK_BYTES = 1 << 19  # the folded weight gradient's im2col block: half 
 # 6x6 and 7x7 layers (one thread, 16 examples: 64x288 @ 288x36 per example 234 us, folded 188 us incl. the copy
 # back to NCHW; 576x32 @ 32x49: 296 -> 252 us); at 14x14 (L = 196) folding gained nothing after the copy.
 _FOLD_BELOW_L = 64
-_FOLD_BLOCK_BYTES = 1 << 19
+# the same blocks as the weight gradient's: forward_and_weight_grad_chunk then repeats conv_forward_chunk's GEMMs
+_FOLD_BLOCK_BYTES = _WGRAD_BLOCK_BYTES
 
 
 @njit(cache=True, nogil=True)
@@ -198,6 +199,55 @@ def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, gemm, set_local, o
 
 
 @njit(cache=True, nogil=True)
+def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, w2, y3, forward, gemm, one, zero):
+    """part_t (CkK, C_g) += sum over examples lo:hi of im2col(x[n]) (CkK, L) @ g3[n]^T (L, C_g), in blocks of
+    examples whose columns (CkK x block*L) stay in cache, one GEMM per block; with ``forward``, also
+    y3[n] (C_w, L) = w2 (C_w, CkK) @ im2col(x[n]) from the same columns (:func:`_forward_from_cols`)."""
+    ckk, c_g = part_t.shape
+    L = idx.shape[1]
+    block = max(1, min(hi - lo, _WGRAD_BLOCK_BYTES // max(1, ckk * L * x.itemsize)))
+    cols = np.empty((ckk, block, L), dtype=x.dtype)
+    g = np.empty((c_g, block, L), dtype=g3.dtype)
+    for start in range(lo, hi, block):
+        m = min(block, hi - start)
+        k = m * L
+        _im2col(x[start:start + m], idx, cols, True)
+        for n in range(m):
+            for o in range(c_g):
+                for l in range(L):
+                    g[o, n, l] = g3[start + n, o, l]
+        if m < block:  # the last, shorter block: its columns and gradients packed contiguously
+            cm = np.ascontiguousarray(cols[:, :m])
+            gm = np.ascontiguousarray(g[:, :m])
+        else:
+            cm, gm = cols.reshape(ckk, block, L), g.reshape(c_g, block, L)
+        if forward:
+            _forward_from_cols(w2, cm, y3[start:start + m], gemm, one, zero)
+        gemm(_ROW, _N, _T, ckk, c_g, k, one, cm.ctypes.data, k, gm.ctypes.data, k, one, part_t.ctypes.data, c_g)
+
+
+@njit(cache=True, nogil=True)
+def _forward_from_cols(w2, cols, y3, gemm, one, zero):
+    """y3[n] (C_w, L) = w2 (C_w, CkK) @ cols[:, n, :] for the m examples of contiguous columns (CkK, m, L): one
+    GEMM per example reading the columns in place (``ldb = m*L``) or, below _FOLD_BELOW_L pixels, one GEMM for
+    all m and a copy back to NCHW (the GEMM shapes of conv_forward_chunk, so the same bits)."""
+    ckk, m, L = cols.shape
+    c_w = w2.shape[0]
+    if L < _FOLD_BELOW_L:
+        yb = np.empty((c_w, m, L), dtype=y3.dtype)
+        gemm(_ROW, _N, _N, c_w, m * L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, m * L, zero, yb.ctypes.data,
+             m * L)
+        for n in range(m):
+            for o in range(c_w):
+                for l in range(L):
+                    y3[n, o, l] = yb[o, n, l]
+    else:
+        for n in range(m):
+            b = cols.ctypes.data + np.uint64(n * L * cols.itemsize)  # example n's (CkK, L) columns, row stride m*L
+            gemm(_ROW, _N, _N, c_w, L, ckk, one, w2.ctypes.data, ckk, b, m * L, zero, y3[n].ctypes.data, L)
+
+
+@njit(cache=True, nogil=True)
 def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
     """parts[i] (C_out, CkK) = sum over the chunk's examples of g3[n] (C_out, L) @ im2col(x[n])^T (L, CkK).
 
@@ -216,27 +266,8 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
             gemm(_ROW, _N, _T, c_out, ckk, L, one, g3[n].ctypes.data, L, cols.ctypes.data, L, one,
                  parts[i].ctypes.data, ckk)
         return
-    # the chunk in blocks of examples whose columns (CkK x block*L) stay in cache, accumulated into part_t
-    block = max(1, min(hi - lo, _WGRAD_BLOCK_BYTES // max(1, ckk * L * x.itemsize)))
-    cols = np.empty((ckk, block, L), dtype=x.dtype)
-    g = np.empty((c_out, block, L), dtype=g3.dtype)
     part_t = np.zeros((ckk, c_out), dtype=parts.dtype)
-    for start in range(lo, hi, block):
-        m = min(block, hi - start)
-        _im2col(x[start:start + m], idx, cols, True)
-        for n in range(m):
-            for o in range(c_out):
-                for l in range(L):
-                    g[o, n, l] = g3[start + n, o, l]
-        k = m * L
-        if m < block:  # the last, shorter block: pack its columns and gradients contiguously first
-            cm = np.ascontiguousarray(cols[:, :m])
-            gm = np.ascontiguousarray(g[:, :m])
-            gemm(_ROW, _N, _T, ckk, c_out, k, one, cm.ctypes.data, k, gm.ctypes.data, k, one, part_t.ctypes.data,
-                 c_out)
-        else:
-            gemm(_ROW, _N, _T, ckk, c_out, k, one, cols.ctypes.data, k, g.ctypes.data, k, one, part_t.ctypes.data,
-                 c_out)
+    _weight_grad_blocks(lo, hi, g3, x, idx, part_t, part_t, g3, False, gemm, one, zero)
     for o in range(c_out):
         for j in range(ckk):
             parts[i, o, j] = part_t[j, o]
@@ -246,6 +277,27 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
 def weight_grad_par(bounds, g3, x, idx, parts, gemm, set_local, one, zero):
     for i in prange(bounds.size - 1):
         weight_grad_chunk(np.int64(i), bounds, g3, x, idx, parts, gemm, set_local, one, zero)
+
+
+@njit(cache=True, nogil=True)
+def forward_and_weight_grad_chunk(i, bounds, a, w2, g3, idx, y3, parts, gemm, set_local, one, zero):
+    """One im2col of a[n] for two GEMMs: y3[n] (C_w, L) = w2 (C_w, CkK) @ im2col(a[n]) (conv2d_forward of ``a``
+    without bias) and parts[i] (C_g, CkK) = sum over the chunk of g3[n] (C_g, L) @ im2col(a[n])^T (conv2d's
+    weight gradient for the gradient ``g3`` and the input ``a``). A transposed convolution's backward is exactly
+    this pair (``a`` its output gradient, ``g3`` its input). Needs CkK >= 32 (the folded path)."""
+    set_local(_ONE_THREAD)
+    ckk = parts.shape[2]
+    part_t = np.zeros((ckk, parts.shape[1]), dtype=parts.dtype)
+    _weight_grad_blocks(bounds[i], bounds[i + 1], g3, a, idx, part_t, w2, y3, True, gemm, one, zero)
+    for o in range(parts.shape[1]):
+        for j in range(ckk):
+            parts[i, o, j] = part_t[j, o]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def forward_and_weight_grad_par(bounds, a, w2, g3, idx, y3, parts, gemm, set_local, one, zero):
+    for i in prange(bounds.size - 1):
+        forward_and_weight_grad_chunk(np.int64(i), bounds, a, w2, g3, idx, y3, parts, gemm, set_local, one, zero)
 
 
 @njit(cache=True, nogil=True)

@@ -180,6 +180,38 @@ conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpo
     conv2d_forward, conv2d_backward_weight)
 
 
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+    """Both gradients of conv_transpose2d at once (an optional kernel, see :data:`minivae.kernels.OPTIONAL_KERNELS`):
+    ``(conv_transpose2d_backward_input(gy, W), conv_transpose2d_backward_weight(gy, x))``, the same bits (the
+    same GEMMs on the same columns). Both read im2col(gy) (a plain convolution of gy with W, and conv2d's weight
+    gradient with x as the gradient): here each block of examples is im2col'ed once for both instead of once per
+    kernel. (Inputs with fewer than 32 columns, ``C_out*kH*kW < 32``, call the two kernels.)
+
+    Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``;
+        float32 or float64. stride, padding: ``(h, w)`` int pairs.
+    Returns: ``(gx (N, C_in, H, W), gw (C_in, C_out, kH, kW))`` in the dtype of grad_output.
+    """
+    grad_output, x, weight = _same_dtype(grad_output, x, weight)
+    n, c_out, ho, wo = grad_output.shape
+    c_in, _, kh, kw = weight.shape
+    h, w = x.shape[2:]
+    ckk = c_out * kh * kw
+    if ckk < 32 or n == 0:  # no folded weight-gradient path to share: the two kernels
+        return (conv_transpose2d_backward_input(grad_output, weight, stride, padding),
+                conv_transpose2d_backward_weight(grad_output, x, (kh, kw), stride, padding))
+    idx = _taps(ho, wo, kh, kw, stride, padding, h, w)
+    bounds = chunk_bounds(n)
+    gx = np.empty((n, c_in, h, w), dtype=grad_output.dtype)
+    parts = np.empty((bounds.size - 1, c_in, ckk), dtype=grad_output.dtype)
+    run(chunks.forward_and_weight_grad_par, chunks.forward_and_weight_grad_chunk, bounds, grad_output,
+        weight.reshape(c_in, ckk), x.reshape(n, c_in, h * w), idx, gx.reshape(n, c_in, h * w), parts,
+        *_blas_args(grad_output.dtype))
+    gw = parts[0]
+    for p in parts[1:]:
+        gw += p
+    return gx, gw.reshape(c_in, c_out, kh, kw)
+
+
 # --------------------------------------------------------------------------- dense
 
 
@@ -300,6 +332,7 @@ def threads() -> int:
 # float16 and other dtypes the jitted functions are not compiled for: a clear TypeError at the door
 check_dtypes(globals(), ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
                          "conv_transpose2d_forward", "conv_transpose2d_backward_input",
-                         "conv_transpose2d_backward_weight", "dense_forward", "dense_backward",
+                         "conv_transpose2d_backward_weight", "conv_transpose2d_backward", "dense_forward",
+                         "dense_backward",
                          "reparameterize_kl_forward", "reparameterize_kl_backward", "bce_with_logits_forward",
                          "bce_with_logits_backward", "relu_forward", "relu_backward"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from minivae import kernels
 from minivae.autograd.function import Function
+from minivae.autograd.grad_mode import is_grad_enabled
 from minivae.autograd.tensor import Tensor
 from minivae.backend import device_of
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size
@@ -96,7 +97,10 @@ class ConvTranspose2d(Function):
     ``y[n,o] = b[o] + sum_c sum_{i,j} x[n,c,i,j] W[c,o,p,q]`` scattered to ``(i*s_h - p_h + p, j*s_w - p_w + q)``.
     Output size ``(H-1)*s - 2*p + k + output_padding`` per axis.
     VJP: ``gx = conv2d(gy, W)``; ``gW = conv2d_weight_grad(x, gy)`` (conv2d's weight gradient with the roles of
-    input and output swapped); ``gb = sum gy``. JVP (bilinear): ``dy = convT(dx, W) + convT(x, dW) + db``.
+    input and output swapped); ``gb = sum gy``. Without a graph to record (``create_graph=False``) and with the
+    optional kernel ``conv_transpose2d_backward`` in the kernel set, gx and gW come from that one call (the
+    same values; the Numba CPU kernel im2col's gy once for both).
+    JVP (bilinear): ``dy = convT(dx, W) + convT(x, dW) + db``.
     """
 
     def forward(self, x, weight, bias=None):
@@ -116,9 +120,13 @@ class ConvTranspose2d(Function):
         x, weight = self.saved_tensors
         need, k = self.needs_input_grad, weight.shape[2:]
         gx = gw = gb = None
-        if need[0]:
+        both = (kernels.get_optional("conv_transpose2d_backward", device_of(gy.data))
+                if need[0] and need[1] and not is_grad_enabled() else None)
+        if both is not None:  # no graph to record (create_graph=False): one kernel gives gx and gW
+            gx, gw = (Tensor(a) for a in both(gy.data, x.data, weight.data, self.stride, self.padding))
+        if need[0] and gx is None:
             gx = Conv2d.apply(gy, weight, stride=self.stride, padding=self.padding)
-        if need[1]:
+        if need[1] and gw is None:
             gw = Conv2dWeightGrad.apply(x, gy, kernel_size=k, stride=self.stride, padding=self.padding)
         if len(need) == 3 and need[2]:
             gb = ConvBiasGrad.apply(gy)

@@ -124,6 +124,49 @@ def test_conv_transpose2d_parity(dtype, shape):
             assert_parity("conv2d_backward_bias", gy)
 
 
+# (N, C_in, H, W, C_out, kH, kW) of a transposed convolution: C_out*kH*kW >= 32 (the shared-im2col path) with
+# few and many output pixels, and < 32 (the two single kernels)
+SHARED_SHAPES = [(3, 4, 5, 6, 8, 3, 3), (9, 6, 7, 7, 16, 3, 2), (2, 3, 12, 11, 5, 3, 3), (5, 2, 4, 4, 3, 3, 3),
+                 (1, 2, 3, 3, 4, 3, 3)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHARED_SHAPES)
+def test_conv_transpose2d_backward_shared_im2col_has_the_bits_of_the_two_kernels(dtype, shape):
+    """The optional kernel conv_transpose2d_backward gives (gx, gW) from one im2col of gy per block: the same
+    bits as conv_transpose2d_backward_input and _weight of the same set, and the reference's values."""
+    rng = np.random.default_rng(7)
+    n, c, h, w, co, kh, kw = shape
+    x = _arr(rng, (n, c, h, w), dtype)
+    weight = _arr(rng, (c, co, kh, kw), dtype)
+    for stride, padding in itertools.product(STRIDES, PADDINGS):
+        output_padding = (stride[0] - 1, stride[1] - 1)
+        gy = _arr(rng, reference.conv_transpose2d_forward(x, weight, None, stride, padding, output_padding).shape,
+                  dtype)
+        gx, gw = cpu.conv_transpose2d_backward(gy, x, weight, stride, padding)
+        np.testing.assert_array_equal(gx, cpu.conv_transpose2d_backward_input(gy, weight, stride, padding))
+        np.testing.assert_array_equal(gw, cpu.conv_transpose2d_backward_weight(gy, x, (kh, kw), stride, padding))
+        for got, want in ((gx, reference.conv_transpose2d_backward_input(gy, weight, stride, padding)),
+                          (gw, reference.conv_transpose2d_backward_weight(gy, x, (kh, kw), stride, padding))):
+            assert got.dtype == want.dtype == dtype and got.shape == want.shape
+            tol = TOL[dtype]
+            np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * max(1.0, np.abs(want).max()))
+
+
+def test_conv_transpose2d_backward_shared_at_the_vae_shape_and_empty_batch():
+    """convT2 of the conv VAE (64 -> 32 channels, 14 -> 28) over 41 examples (several blocks per chunk, short
+    last blocks); an empty batch gives empty gx and a zero gW."""
+    rng = np.random.default_rng(8)
+    x = _arr(rng, (41, 64, 14, 14), np.float32)
+    weight = _arr(rng, (64, 32, 3, 3), np.float32)
+    gy = _arr(rng, (41, 32, 28, 28), np.float32)
+    gx, gw = cpu.conv_transpose2d_backward(gy, x, weight, (2, 2), (1, 1))
+    np.testing.assert_array_equal(gx, cpu.conv_transpose2d_backward_input(gy, weight, (2, 2), (1, 1)))
+    np.testing.assert_array_equal(gw, cpu.conv_transpose2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)))
+    gx0, gw0 = cpu.conv_transpose2d_backward(gy[:0], x[:0], weight, (2, 2), (1, 1))
+    assert gx0.shape == (0, 64, 14, 14) and gw0.shape == (64, 32, 3, 3) and not gw0.any()
+
+
 def test_conv_parity_at_the_conv_vae_shapes_batch_over_threads():
     """Batch 9 is split into uneven chunks over the threads; the VAE's strides/paddings, float32."""
     rng = np.random.default_rng(3)
