@@ -35,9 +35,13 @@ def fits(*arrays) -> bool:
     """Whether :func:`adam_step` takes these arrays: NumPy, C-contiguous, one shape, one dtype (float32 or
     float64), the written ones (all but the gradient, the second) writeable."""
     first = arrays[0]
-    return all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype == first.dtype and a.shape == first.shape
-               for a in arrays) and first.dtype in _DTYPES and all(a.flags.writeable for i, a in enumerate(arrays)
-                                                                 if i != 1)
+    if type(first) is not np.ndarray or first.dtype not in _DTYPES:
+        return False
+    for k, a in enumerate(arrays):  # (a plain loop: this runs for every parameter at every step)
+        if (type(a) is not np.ndarray or a.dtype != first.dtype or a.shape != first.shape
+                or not a.flags.c_contiguous or (k != 1 and not a.flags.writeable)):
+            return False
+    return True
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, lr: float, beta1: float, beta2: float, eps: float, step: int) -> None:
