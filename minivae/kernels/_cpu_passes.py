@@ -136,25 +136,12 @@ def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, gemm, set_loca
     lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
-    if L < _FOLD_BELOW_L:
-        block = _fold_block(hi - lo, ckk, L, x.itemsize)
-        for start in range(lo, hi, block):
-            m = min(block, hi - start)
-            cols = np.empty((ckk, m, L), dtype=x.dtype)
-            yb = np.empty((c_out, m, L), dtype=x.dtype)
-            _im2col(x[start:start + m], idx, cols, True)
-            gemm(_ROW, _N, _N, c_out, m * L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, m * L, zero,
-                 yb.ctypes.data, m * L)
-            for n in range(m):
-                for o in range(c_out):
-                    for l in range(L):
-                        y3[start + n, o, l] = yb[o, n, l]
-    else:
-        cols = np.empty((1, ckk, L), dtype=x.dtype)
-        for n in range(lo, hi):
-            _im2col(x[n:n + 1], idx, cols, False)
-            gemm(_ROW, _N, _N, c_out, L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, L, zero, y3[n].ctypes.data,
-                 L)
+    block = _fold_block(hi - lo, ckk, L, x.itemsize) if L < _FOLD_BELOW_L else 1
+    for start in range(lo, hi, block):
+        m = min(block, hi - start)
+        cols = np.empty((ckk, m, L), dtype=x.dtype)
+        _im2col(x[start:start + m], idx, cols, True)
+        _forward_from_cols(w2, cols, y3[start:start + m], gemm, one, zero)
     if has_bias:
         _add_bias_ncl(y3[lo:hi], bias)
 
@@ -167,29 +154,29 @@ def conv_forward_par(bounds, x, w2, bias, has_bias, idx, y3, gemm, set_local, on
 
 @njit(cache=True, nogil=True)
 def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, gemm, set_local, one, zero):
-    """out[n] = col2im(w2^T (CkK, C_out) @ g3[n] (C_out, L)) (+ bias) for the chunk's examples."""
+    """out[n] = col2im(w2^T (CkK, C_out) @ g3[n] (C_out, L)) (+ bias) for the chunk's examples: one GEMM per
+    example or, for small images (L < _FOLD_BELOW_L), one per block of examples (their gradients packed
+    (C_out, m*L)), as in conv_forward_chunk."""
     set_local(_ONE_THREAD)
     lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
-    if L < _FOLD_BELOW_L:  # small images: one GEMM per block of examples, as in conv_forward_chunk
-        block = _fold_block(hi - lo, ckk, L, g3.itemsize)
-        for start in range(lo, hi, block):
-            m = min(block, hi - start)
-            g = np.empty((c_out, m, L), dtype=g3.dtype)
+    block = _fold_block(hi - lo, ckk, L, g3.itemsize) if L < _FOLD_BELOW_L else 1
+    for start in range(lo, hi, block):
+        m = min(block, hi - start)
+        if m == 1:
+            g = g3[start:start + 1]  # (1, C_out, L): already (C_out, 1*L) in memory
+        else:
+            g = np.empty((m, c_out, L), dtype=g3.dtype)  # filled as (C_out, m, L): examples side by side
+            gt = g.reshape(c_out, m, L)
             for n in range(m):
                 for o in range(c_out):
                     for l in range(L):
-                        g[o, n, l] = g3[start + n, o, l]
-            cols = np.empty((ckk, m, L), dtype=g3.dtype)
-            gemm(_ROW, _T, _N, ckk, m * L, c_out, one, w2.ctypes.data, ckk, g.ctypes.data, m * L, zero,
-                 cols.ctypes.data, m * L)
-            _col2im(cols, idx, bias, has_bias, out[start:start + m], True)
-        return
-    cols = np.empty((1, ckk, L), dtype=g3.dtype)
-    for n in range(lo, hi):
-        gemm(_ROW, _T, _N, ckk, L, c_out, one, w2.ctypes.data, ckk, g3[n].ctypes.data, L, zero, cols.ctypes.data, L)
-        _col2im(cols, idx, bias, has_bias, out[n:n + 1])
+                        gt[o, n, l] = g3[start + n, o, l]
+        cols = np.empty((ckk, m, L), dtype=g3.dtype)
+        gemm(_ROW, _T, _N, ckk, m * L, c_out, one, w2.ctypes.data, ckk, g.ctypes.data, m * L, zero,
+             cols.ctypes.data, m * L)
+        _col2im(cols, idx, bias, has_bias, out[start:start + m], True)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -199,10 +186,11 @@ def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, gemm, set_local, o
 
 
 @njit(cache=True, nogil=True)
-def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, w2, y3, forward, gemm, one, zero):
+def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, gemm, one, zero, w2=None, y3=None):
     """part_t (CkK, C_g) += sum over examples lo:hi of im2col(x[n]) (CkK, L) @ g3[n]^T (L, C_g), in blocks of
-    examples whose columns (CkK x block*L) stay in cache, one GEMM per block; with ``forward``, also
-    y3[n] (C_w, L) = w2 (C_w, CkK) @ im2col(x[n]) from the same columns (:func:`_forward_from_cols`)."""
+    examples whose columns (CkK x block*L) stay in cache, one GEMM per block; given ``w2`` and ``y3``, also
+    y3[n] (C_w, L) = w2 (C_w, CkK) @ im2col(x[n]) from the same columns (:func:`_forward_from_cols`). (Without
+    them Numba prunes the ``is not None`` branch at compile time: the weight gradient alone compiles smaller.)"""
     ckk, c_g = part_t.shape
     L = idx.shape[1]
     block = max(1, min(hi - lo, _WGRAD_BLOCK_BYTES // max(1, ckk * L * x.itemsize)))
@@ -221,7 +209,7 @@ def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, w2, y3, forward, gemm, one, 
             gm = np.ascontiguousarray(g[:, :m])
         else:
             cm, gm = cols.reshape(ckk, block, L), g.reshape(c_g, block, L)
-        if forward:
+        if w2 is not None:
             _forward_from_cols(w2, cm, y3[start:start + m], gemm, one, zero)
         gemm(_ROW, _N, _T, ckk, c_g, k, one, cm.ctypes.data, k, gm.ctypes.data, k, one, part_t.ctypes.data, c_g)
 
@@ -230,10 +218,11 @@ def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, w2, y3, forward, gemm, one, 
 def _forward_from_cols(w2, cols, y3, gemm, one, zero):
     """y3[n] (C_w, L) = w2 (C_w, CkK) @ cols[:, n, :] for the m examples of contiguous columns (CkK, m, L): one
     GEMM per example reading the columns in place (``ldb = m*L``) or, below _FOLD_BELOW_L pixels, one GEMM for
-    all m and a copy back to NCHW (the GEMM shapes of conv_forward_chunk, so the same bits)."""
+    all m and a copy back to NCHW. (conv_forward_chunk runs its GEMMs through here too, so a transposed
+    convolution's shared backward repeats them to the bit.)"""
     ckk, m, L = cols.shape
     c_w = w2.shape[0]
-    if L < _FOLD_BELOW_L:
+    if L < _FOLD_BELOW_L and m > 1:
         yb = np.empty((c_w, m, L), dtype=y3.dtype)
         gemm(_ROW, _N, _N, c_w, m * L, ckk, one, w2.ctypes.data, ckk, cols.ctypes.data, m * L, zero, yb.ctypes.data,
              m * L)
@@ -267,7 +256,7 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, gemm, set_local, one, zero):
                  parts[i].ctypes.data, ckk)
         return
     part_t = np.zeros((ckk, c_out), dtype=parts.dtype)
-    _weight_grad_blocks(lo, hi, g3, x, idx, part_t, part_t, g3, False, gemm, one, zero)
+    _weight_grad_blocks(lo, hi, g3, x, idx, part_t, gemm, one, zero)
     for o in range(c_out):
         for j in range(ckk):
             parts[i, o, j] = part_t[j, o]
@@ -288,7 +277,7 @@ def forward_and_weight_grad_chunk(i, bounds, a, w2, g3, idx, y3, parts, gemm, se
     set_local(_ONE_THREAD)
     ckk = parts.shape[2]
     part_t = np.zeros((ckk, parts.shape[1]), dtype=parts.dtype)
-    _weight_grad_blocks(bounds[i], bounds[i + 1], g3, a, idx, part_t, w2, y3, True, gemm, one, zero)
+    _weight_grad_blocks(bounds[i], bounds[i + 1], g3, a, idx, part_t, gemm, one, zero, w2, y3)
     for o in range(parts.shape[1]):
         for j in range(ckk):
             parts[i, o, j] = part_t[j, o]
