@@ -277,18 +277,27 @@ from kernels import cases
 per = {{}}
 t1 = time.perf_counter()
 wanted = {wanted!r}
+convt = {{}}
 for layer, name, args in cases(2, 2, np.float32, np.random.default_rng(0)):
+    if name.startswith("conv_transpose2d_backward"):
+        convt.setdefault(layer, {{}})[name] = args
     if name in per or (wanted and name not in wanted):
         continue
     t = time.perf_counter(); getattr(cpu, name)(*args); per[name] = time.perf_counter() - t
+# the optional kernel the training step uses too: both gradients of a transposed convolution at once
+name = "conv_transpose2d_backward"
+if not wanted or name in wanted:
+    a = next(iter(convt.values()))
+    (gy, w, st, pd), x = a["conv_transpose2d_backward_input"], a["conv_transpose2d_backward_weight"][1]
+    t = time.perf_counter(); cpu.conv_transpose2d_backward(gy, x, w, st, pd); per[name] = time.perf_counter() - t
 total = time.perf_counter() - t1
 print(json.dumps(dict(import_s=t_import, first_calls_s=total, per_kernel_s=per)))
 """
 
 
 def measure_compile(names=None) -> dict:
-    """First-call times of every Numba CPU kernel (float32; only ``names`` when given) in fresh processes:
-    empty cache, then filled."""
+    """First-call times of every Numba CPU kernel, the optional ``conv_transpose2d_backward`` included (float32;
+    only ``names`` when given) in fresh processes: empty cache, then filled."""
     code = _COMPILE_CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), wanted=sorted(names or ()))
     out = {}
     with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:

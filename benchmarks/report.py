@@ -207,8 +207,9 @@ def readme(res, command: str) -> str:
     lines += _md_table(["", "import s", "first calls s", "process wall s"],
                        [[k, f"{v['import_s']:.2f}", f"{v['first_calls_s']:.2f}", f"{v['process_wall_s']:.2f}"]
                         for k, v in res["compile"].items()])
-    lines += ["", "Targets: cold compile < 20 s, cached load < 2 s (first calls of every Numba CPU kernel, float32, "
-              "in a fresh process with an empty / a filled `NUMBA_CACHE_DIR`).", ""]
+    lines += ["", "Targets: cold compile < 20 s, cached load < 2 s (first calls of every Numba CPU kernel and of the "
+              "optional `conv_transpose2d_backward`, float32, in a fresh process with an empty / a filled "
+              "`NUMBA_CACHE_DIR`; a whole first training step also compiles Adam's loop and the dense layers).", ""]
     lines += ["## Reading the numbers", "",
               "* The SGEMM peak is NumPy's: its OpenBLAS runs the kernels named in the machine header. Where the "
               "environment forces `OPENBLAS_CORETYPE=Haswell` on an AVX-512 CPU (the development machine does), "
