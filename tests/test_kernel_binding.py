@@ -143,3 +143,11 @@ def test_transposed_conv_backward_takes_the_optional_kernel_only_without_create_
     assert all(g.requires_grad for g in grads[1:3])  # recorded: differentiable again
     for a, b in zip(first, grads):
         np.testing.assert_allclose(a, b.data, rtol=1e-12, atol=1e-14)
+
+
+def test_required_and_optional_lookups_do_not_share_answers():
+    """An optional kernel found by get_optional is still not a required kernel for get (separate cache keys)."""
+    with kernels.use("numba"):
+        assert kernels.get_optional("conv_transpose2d_backward") is not None
+        with pytest.raises(KeyError, match="unknown kernel 'conv_transpose2d_backward'"):
+            kernels.get("conv_transpose2d_backward")

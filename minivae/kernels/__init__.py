@@ -108,7 +108,7 @@ def module(device: str = CPU, name: str | None = None) -> ModuleType:
     return importlib.import_module(path)
 
 
-_FUNCTIONS: dict = {}  # (kernel, device, selection snapshot) -> function; cleared by register()
+_FUNCTIONS: dict = {}  # (kernel, device, selection snapshot, required) -> function; cleared by register()
 
 
 def get(kernel: str, device: str = CPU):
@@ -118,29 +118,26 @@ def get(kernel: str, device: str = CPU):
     Raises:
         KeyError: unknown kernel name. ValueError: unknown implementation.
     """
-    key = (kernel, device, _SELECTION.get())
-    try:
-        return _FUNCTIONS[key]
-    except KeyError:
-        pass
-    if kernel not in KERNELS:
-        raise KeyError(f"unknown kernel {kernel!r}; known kernels: {', '.join(KERNELS)}")
-    fn = _FUNCTIONS[key] = getattr(module(device), kernel)
-    return fn
+    return _lookup(kernel, device, KERNELS, "kernel", required=True)
 
 
 def get_optional(kernel: str, device: str = CPU):
     """The function implementing the optional ``kernel`` (one of :data:`OPTIONAL_KERNELS`) on ``device`` with
     the implementation selected in this context, or None where that implementation does not provide it.
     Cached as :func:`get`. Raises KeyError for a name that is not an optional kernel."""
-    key = (kernel, device, _SELECTION.get())
+    return _lookup(kernel, device, OPTIONAL_KERNELS, "optional kernel", required=False)
+
+
+def _lookup(kernel, device, names, kind, required):
+    key = (kernel, device, _SELECTION.get(), required)
     try:
         return _FUNCTIONS[key]
     except KeyError:
         pass
-    if kernel not in OPTIONAL_KERNELS:
-        raise KeyError(f"unknown optional kernel {kernel!r}; optional kernels: {', '.join(OPTIONAL_KERNELS)}")
-    fn = _FUNCTIONS[key] = getattr(module(device), kernel, None)
+    if kernel not in names:
+        raise KeyError(f"unknown {kind} {kernel!r}; known {kind}s: {', '.join(names)}")
+    mod = module(device)
+    fn = _FUNCTIONS[key] = getattr(mod, kernel) if required else getattr(mod, kernel, None)
     return fn
 
 
