@@ -72,3 +72,23 @@ def test_gemm_share_benchmark_runs_and_restores_the_gemm():
     times = gemm_share.measure(batch=2, rounds=1, steps=1)
     assert set(times) == {"gemm", "zero"} and all(t > 0 for t in times.values())
     assert _blas.GEMM == before
+
+
+def test_step_profile_benchmark_runs_and_restores_run():
+    """benchmarks/step_profile.py in a tiny configuration: every kernel family of the step appears, the
+    per-call times add up to less than the step, and the kernels' run() is restored after."""
+    import sys
+    from pathlib import Path
+
+    from minivae.kernels import _cpu_threads, cpu
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import step_profile
+
+    res = step_profile.profile(batch=2, steps=2)
+    names = {name for name, _, _ in res["rows"]}
+    assert {"conv_forward_chunk", "gemm_col2im_chunk", "forward_and_weight_grad_chunk", "weight_grad_chunk",
+            "channel_sum_chunk", "relu_forward_chunk", "relu_backward_chunk"} <= names
+    assert all(t > 0 for _, _, t in res["rows"])
+    assert sum(t for _, _, t in res["rows"]) < res["mean_step_s"]
+    assert cpu.run is _cpu_threads.run
