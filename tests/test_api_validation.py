@@ -39,7 +39,7 @@ def test_backward_seed_of_the_wrong_shape_is_not_broadcast(make_grad, out_shape,
     assert str(info.value) == f"backward(grad): grad has shape {grad_shape}, expected {out_shape}"
     assert x.grad is None
     y.backward(np.ones(out_shape))  # the graph was not consumed by the failed call
-    np.testing.assert_array_equal(x.grad.numpy(), np.full(out_shape, 2.0))
+    np.testing.assert_array_equal(x.grad.detach().numpy(), np.full(out_shape, 2.0))
 
 
 def test_backward_seed_of_the_wrong_shape_on_a_leaf():

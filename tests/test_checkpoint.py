@@ -35,7 +35,7 @@ def test_round_trip_model_optimizer_and_meta(tmp_path):
     assert ckpt["meta"] == meta
     assert list(ckpt["model"]) == [n for n, _ in model.named_parameters()]
     for name, p in model.named_parameters():
-        np.testing.assert_array_equal(ckpt["model"][name], p.numpy())
+        np.testing.assert_array_equal(ckpt["model"][name], p.detach().numpy())
         assert ckpt["model"][name].dtype == np.float32
     o = ckpt["optimizer"]
     assert o["type"] == "Adam" and o["step_count"] == 2
@@ -49,7 +49,7 @@ def test_round_trip_model_optimizer_and_meta(tmp_path):
     trained(model, opt, steps=2)
     trained(model2, opt2, steps=2)
     for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=n)
 
 
 def test_without_optimizer_and_meta(tmp_path):

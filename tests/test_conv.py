@@ -145,9 +145,9 @@ def test_conv2d_matches_direct_loops(case, impl):
     got = F.conv2d(mv.Tensor(x), mv.Tensor(wt), mv.Tensor(b), stride=stride, padding=padding)
     assert got.shape == want.shape == (n, co, (h + 2 * padding[0] - kh) // stride[0] + 1,
                                        (w + 2 * padding[1] - kw) // stride[1] + 1)
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-12)
     got_nb = F.conv2d(mv.Tensor(x), mv.Tensor(wt), None, stride=stride, padding=padding)
-    np.testing.assert_allclose(got_nb.numpy(), want - b.reshape(1, -1, 1, 1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_nb.detach().numpy(), want - b.reshape(1, -1, 1, 1), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONVT_CASES, ids=_id)
@@ -159,7 +159,7 @@ def test_conv_transpose2d_matches_direct_scatter(case, impl):
                              output_padding=out_pad)
     assert got.shape == want.shape == (n, co, (h - 1) * stride[0] - 2 * padding[0] + kh + out_pad[0],
                                        (w - 1) * stride[1] - 2 * padding[1] + kw + out_pad[1])
-    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONV_CASES[::3], ids=_id)
@@ -171,11 +171,11 @@ def test_conv2d_gradients_match_direct_loops(case, impl):
     y = F.conv2d(x, wt, b, stride=stride, padding=padding)
     gy = R.standard_normal(y.shape)
     y.backward(gy)
-    np.testing.assert_allclose(x.grad.numpy(), direct_conv2d_input_grad(gy, wt.data, (h, w), stride, padding),
+    np.testing.assert_allclose(x.grad.detach().numpy(), direct_conv2d_input_grad(gy, wt.data, (h, w), stride, padding),
                                rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(wt.grad.numpy(), direct_conv2d_weight_grad(gy, x.data, (kh, kw), stride, padding),
+    np.testing.assert_allclose(wt.grad.detach().numpy(), direct_conv2d_weight_grad(gy, x.data, (kh, kw), stride, padding),
                                rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(b.grad.numpy(), gy.sum(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.detach().numpy(), gy.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():
@@ -186,7 +186,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d():
     op = (7 + 2 - 3) % 2, (6 + 2 - 2) % 2  # what conv2d's floor dropped
     xt = F.conv_transpose2d(mv.Tensor(g), mv.Tensor(w), stride=2, padding=1, output_padding=op)
     assert xt.shape == x.shape
-    np.testing.assert_allclose((y.numpy() * g).sum(), (x * xt.numpy()).sum(), rtol=1e-10)
+    np.testing.assert_allclose((y.detach().numpy() * g).sum(), (x * xt.detach().numpy()).sum(), rtol=1e-10)
 
 
 def test_float32_conv_stays_float32_and_close_to_float64():
@@ -194,7 +194,7 @@ def test_float32_conv_stays_float32_and_close_to_float64():
     y32 = F.conv2d(mv.Tensor(x.astype(np.float32)), mv.Tensor(w.astype(np.float32)), mv.Tensor(b.astype(np.float32)),
                    stride=2, padding=1)
     assert y32.dtype == np.float32
-    np.testing.assert_allclose(y32.numpy(), direct_conv2d(x, w, b, (2, 2), (1, 1)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y32.detach().numpy(), direct_conv2d(x, w, b, (2, 2), (1, 1)), rtol=1e-4, atol=1e-5)
     yt = F.conv_transpose2d(mv.Tensor(x.astype(np.float32)), mv.Tensor(w.transpose(1, 0, 2, 3).astype(np.float32)),
                             stride=2, padding=1, output_padding=1)
     assert yt.dtype == np.float32

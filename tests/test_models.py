@@ -28,7 +28,7 @@ def test_layer_shapes(model):
     assert stats.shape == (3, 4)  # mu and logvar side by side
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (3, 2)
-    np.testing.assert_array_equal(np.concatenate([mu.numpy(), logvar.numpy()], axis=1), stats.numpy())
+    np.testing.assert_array_equal(np.concatenate([mu.detach().numpy(), logvar.detach().numpy()], axis=1), stats.detach().numpy())
     logits = model.decode(mv.Tensor(np.zeros((3, 2), np.float32)))
     assert logits.shape == (3, 1, 28, 28) and logits.dtype == np.float32
     # intermediate shapes of the tutorial: 28 -> 13 -> 6 (encoder), 7 -> 14 -> 28 -> 28 (decoder)
@@ -44,7 +44,7 @@ def test_forward_returns_all_terms(model):
     eps = mv.Tensor(np.zeros((2, 2), np.float32))
     logits, mu, logvar, z, kl = model(x, eps)
     assert logits.shape == (2, 1, 28, 28) and kl.shape == (2,)
-    np.testing.assert_array_equal(z.numpy(), mu.numpy())  # eps = 0: z is the mean
+    np.testing.assert_array_equal(z.detach().numpy(), mu.detach().numpy())  # eps = 0: z is the mean
 
 
 def tf_tutorial_parameter_count(latent_dim, channels=1):
@@ -86,20 +86,20 @@ def test_negative_elbo_terms(model):
     eps = np.random.default_rng(2).standard_normal((4, 2)).astype(np.float32)
     terms = negative_elbo(model, mv.Tensor(x), mv.Tensor(eps))
     assert terms.loss.shape == () and terms.recon.shape == (4,) and terms.kl.shape == (4,)
-    recon, kl = terms.recon.numpy().astype(np.float64), terms.kl.numpy().astype(np.float64)
+    recon, kl = terms.recon.detach().numpy().astype(np.float64), terms.kl.detach().numpy().astype(np.float64)
     # loss == mean(recon + kl)
     assert terms.loss.item() == pytest.approx(np.mean(recon + kl), rel=1e-5)
     assert terms.elbo == pytest.approx(-np.mean(recon + kl), rel=1e-6)
     # recon: BCE with logits summed over pixels, computed directly from the logits
-    logits = terms.logits.numpy().astype(np.float64)
+    logits = terms.logits.detach().numpy().astype(np.float64)
     p = _sigmoid(logits)
     bce = -(x * np.log(p) + (1 - x) * np.log1p(-p))
     np.testing.assert_allclose(recon, bce.reshape(4, -1).sum(axis=1), rtol=1e-4)
     # kl: the analytic Gaussian KL of the encoder's statistics; z with the given eps
-    mu, logvar = (a.numpy().astype(np.float64) for a in model.encode(mv.Tensor(x)))
+    mu, logvar = (a.detach().numpy().astype(np.float64) for a in model.encode(mv.Tensor(x)))
     np.testing.assert_allclose(kl, 0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar).sum(axis=1), rtol=1e-4, atol=1e-6)
     z = mu + np.exp(logvar / 2) * eps
-    np.testing.assert_allclose(model.decode(mv.Tensor(z.astype(np.float32))).numpy(), terms.logits.numpy(),
+    np.testing.assert_allclose(model.decode(mv.Tensor(z.astype(np.float32))).detach().numpy(), terms.logits.detach().numpy(),
                                rtol=1e-4, atol=1e-5)
 
 
@@ -107,7 +107,7 @@ def test_negative_elbo_beta_weights_only_the_kl(model):
     x, eps = binary_batch(3, seed=3), np.ones((3, 2), np.float32)
     plain = negative_elbo(model, x, eps)
     beta = negative_elbo(model, x, eps, beta=4.0)
-    want = np.mean(beta.recon.numpy().astype(np.float64) + 4.0 * beta.kl.numpy())
+    want = np.mean(beta.recon.detach().numpy().astype(np.float64) + 4.0 * beta.kl.detach().numpy())
     assert beta.loss.item() == pytest.approx(want, rel=1e-5)
     assert beta.elbo == pytest.approx(plain.elbo, rel=1e-6)  # beta does not enter the bound
 
@@ -117,8 +117,8 @@ def test_gradients_reach_every_parameter(model):
     terms = negative_elbo(model, binary_batch(2, seed=4), np.ones((2, 2), np.float32))
     terms.loss.backward()
     for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.shape == p.shape and np.isfinite(p.grad.numpy()).all(), name
-        assert np.abs(p.grad.numpy()).sum() > 0, name
+        assert p.grad is not None and p.grad.shape == p.shape and np.isfinite(p.grad.detach().numpy()).all(), name
+        assert np.abs(p.grad.detach().numpy()).sum() > 0, name
     model.zero_grad()
 
 

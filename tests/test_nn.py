@@ -65,16 +65,16 @@ def test_state_dict_round_trip():
     nn.init.manual_seed(2)
     b = Net()
     x = mv.Tensor(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
-    assert not np.allclose(a(x).numpy(), b(x).numpy())
+    assert not np.allclose(a(x).detach().numpy(), b(x).detach().numpy())
     state = a.state_dict()
     assert list(state) == [n for n, _ in a.named_parameters()]
     assert all(isinstance(v, np.ndarray) for v in state.values())
     b.load_state_dict(state)
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     # the state dict holds copies: changing it (or b) does not change a
     state["scale"][:] = 100
     b.scale.data += 1
-    np.testing.assert_array_equal(a.scale.numpy(), np.ones(2))
+    np.testing.assert_array_equal(a.scale.detach().numpy(), np.ones(2))
 
 
 def test_load_state_dict_keeps_dtype():
@@ -109,10 +109,10 @@ def test_linear_shapes_and_default_init():
     lin = nn.Linear(300, 20)
     assert lin.weight.shape == (20, 300) and lin.bias.shape == (20,)
     assert lin.weight.dtype == np.float32
-    _check_uniform_bound(lin.weight.numpy(), 1 / math.sqrt(300))
-    assert np.abs(lin.bias.numpy()).max() <= 1 / math.sqrt(300)
+    _check_uniform_bound(lin.weight.detach().numpy(), 1 / math.sqrt(300))
+    assert np.abs(lin.bias.detach().numpy()).max() <= 1 / math.sqrt(300)
     x = np.random.default_rng(0).standard_normal((3, 300)).astype(np.float32)
-    np.testing.assert_allclose(lin(mv.Tensor(x)).numpy(), x @ lin.weight.numpy().T + lin.bias.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(lin(mv.Tensor(x)).detach().numpy(), x @ lin.weight.detach().numpy().T + lin.bias.detach().numpy(), rtol=1e-5)
     assert nn.Linear(3, 2, bias=False).bias is None
 
 
@@ -121,13 +121,13 @@ def test_conv2d_shapes_and_default_init():
     conv = nn.Conv2d(3, 16, (3, 2), stride=2, padding=1)
     assert conv.weight.shape == (16, 3, 3, 2) and conv.bias.shape == (16,)
     fan_in = 3 * 3 * 2
-    _check_uniform_bound(conv.weight.numpy(), 1 / math.sqrt(fan_in))
-    assert np.abs(conv.bias.numpy()).max() <= 1 / math.sqrt(fan_in)
+    _check_uniform_bound(conv.weight.detach().numpy(), 1 / math.sqrt(fan_in))
+    assert np.abs(conv.bias.detach().numpy()).max() <= 1 / math.sqrt(fan_in)
     x = mv.Tensor(np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32))
     y = conv(x)
     assert y.shape == (2, 16, 4, 4)
     # the layer runs exactly F.conv2d on the same inputs: bit for bit (the CPU kernels are deterministic)
-    np.testing.assert_array_equal(y.numpy(), F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1).numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1).detach().numpy())
 
 
 def test_conv_transpose2d_shapes_and_default_init():
@@ -135,18 +135,18 @@ def test_conv_transpose2d_shapes_and_default_init():
     convt = nn.ConvTranspose2d(32, 8, 3, stride=2, padding=1, output_padding=1)
     assert convt.weight.shape == (32, 8, 3, 3) and convt.bias.shape == (8,)
     fan_in = 8 * 3 * 3  # PyTorch computes fan_in from weight.shape[1] (= out_channels here)
-    _check_uniform_bound(convt.weight.numpy(), 1 / math.sqrt(fan_in))
-    assert np.abs(convt.bias.numpy()).max() <= 1 / math.sqrt(fan_in)
+    _check_uniform_bound(convt.weight.detach().numpy(), 1 / math.sqrt(fan_in))
+    assert np.abs(convt.bias.detach().numpy()).max() <= 1 / math.sqrt(fan_in)
     y = convt(mv.Tensor(np.zeros((1, 32, 7, 7), np.float32)))
     assert y.shape == (1, 8, 14, 14)
-    np.testing.assert_array_equal(y.numpy()[0, :, 0, 0], convt.bias.numpy())  # zero input: exactly the bias
+    np.testing.assert_array_equal(y.detach().numpy()[0, :, 0, 0], convt.bias.detach().numpy())  # zero input: exactly the bias
 
 
 def test_glorot_init_option():
     nn.init.manual_seed(0)
     lin = nn.Linear(100, 50, init_method="glorot_uniform")
-    _check_uniform_bound(lin.weight.numpy(), math.sqrt(6 / 150))
-    np.testing.assert_array_equal(lin.bias.numpy(), np.zeros(50))
+    _check_uniform_bound(lin.weight.detach().numpy(), math.sqrt(6 / 150))
+    np.testing.assert_array_equal(lin.bias.detach().numpy(), np.zeros(50))
     with pytest.raises(ValueError, match="unknown initialiser 'xavier'"):
         nn.Linear(2, 2, init_method="xavier")
 
@@ -160,11 +160,11 @@ def test_fan_in_and_fan_out():
 
 def test_manual_seed_makes_init_reproducible():
     nn.init.manual_seed(123)
-    a = nn.Conv2d(2, 4, 3).weight.numpy()
+    a = nn.Conv2d(2, 4, 3).weight.detach().numpy()
     nn.init.manual_seed(123)
-    b = nn.Conv2d(2, 4, 3).weight.numpy()
+    b = nn.Conv2d(2, 4, 3).weight.detach().numpy()
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, nn.Conv2d(2, 4, 3).weight.numpy())
+    assert not np.array_equal(a, nn.Conv2d(2, 4, 3).weight.detach().numpy())
 
 
 def test_float64_layers():
@@ -180,7 +180,7 @@ def test_sequential_flatten_unflatten():
     x = mv.Tensor(np.random.default_rng(0).standard_normal((5, 3, 2, 2)).astype(np.float32), requires_grad=True)
     y = seq(x)
     assert y.shape == (5, 2, 3)
-    assert ((y.numpy() > 0) & (y.numpy() < 1)).all()
+    assert ((y.detach().numpy() > 0) & (y.detach().numpy() < 1)).all()
     y.sum().backward()
     assert x.grad.shape == (5, 3, 2, 2)
     assert nn.Flatten()(mv.Tensor(np.ones((2, 3, 4, 5)))).shape == (2, 60)
@@ -190,7 +190,7 @@ def test_sequential_flatten_unflatten():
 def test_activation_modules_match_functional():
     x = mv.Tensor(np.linspace(-2, 2, 9))
     for mod, fn in [(nn.ReLU(), F.relu), (nn.Sigmoid(), F.sigmoid), (nn.Tanh(), F.tanh)]:
-        np.testing.assert_array_equal(mod(x).numpy(), fn(x).numpy())
+        np.testing.assert_array_equal(mod(x).detach().numpy(), fn(x).detach().numpy())
 
 
 def test_forward_hook_called_replaces_output_and_removes():
@@ -206,10 +206,10 @@ def test_forward_hook_called_replaces_output_and_removes():
     assert len(seen) == 1 and seen[0][0] is lin and seen[0][1][0] is x and seen[0][2] == (1, 2)
 
     h2 = lin.register_forward_hook(lambda m, i, out: out * 0.0)
-    assert np.all(lin(x).numpy() == 0)
+    assert np.all(lin(x).detach().numpy() == 0)
     assert len(seen) == 2
     h2.remove()
-    np.testing.assert_array_equal(lin(x).numpy(), plain.numpy())
+    np.testing.assert_array_equal(lin(x).detach().numpy(), plain.detach().numpy())
     handle.remove()
     lin(x)
     assert len(seen) == 3
@@ -219,7 +219,7 @@ def test_forward_hook_called_replaces_output_and_removes():
 def test_hook_on_a_submodule_sees_intermediate_activations():
     net = Net()
     acts = {}
-    net.encoder.register_forward_hook(lambda m, i, out: acts.setdefault("code", out.numpy()))
+    net.encoder.register_forward_hook(lambda m, i, out: acts.setdefault("code", out.detach().numpy()))
     net(mv.Tensor(np.ones((2, 4), np.float32)))
     assert acts["code"].shape == (2, 2)
 

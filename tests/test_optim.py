@@ -20,7 +20,7 @@ def run(opt_cls, steps=6, **hyper):
         opt.zero_grad()
         p.grad = mv.Tensor(g.copy())
         opt.step()
-        out.append(p.numpy().copy())
+        out.append(p.detach().numpy().copy())
     return out
 
 
@@ -101,8 +101,8 @@ def test_params_without_grad_are_skipped():
     opt = Adam([a, b], lr=0.1)
     a.grad = mv.Tensor(np.ones(2))
     opt.step()
-    np.testing.assert_array_equal(b.numpy(), np.ones(2))
-    assert not np.array_equal(a.numpy(), np.ones(2))
+    np.testing.assert_array_equal(b.detach().numpy(), np.ones(2))
+    assert not np.array_equal(a.detach().numpy(), np.ones(2))
     opt.zero_grad()
     assert a.grad is None
 
@@ -117,7 +117,7 @@ def test_state_dict_round_trip_continues_identically(opt_cls, hyper):
         opt1.step()
     state = opt1.state_dict()
     # a fresh optimizer (other hyper-parameters: restored from the state) on a copy of the parameter
-    p2 = nn.Parameter(p1.numpy().copy())
+    p2 = nn.Parameter(p1.detach().numpy().copy())
     opt2 = opt_cls([p2], lr=0.5)
     opt2.load_state_dict(state)
     assert opt2.step_count == 3 and opt2.defaults == opt1.defaults
@@ -126,7 +126,7 @@ def test_state_dict_round_trip_continues_identically(opt_cls, hyper):
         for p, opt in ((p1, opt1), (p2, opt2)):
             p.grad = mv.Tensor(g.copy())
             opt.step()
-    np.testing.assert_array_equal(p1.numpy(), p2.numpy())
+    np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
     assert opt1.step_count == 6
 
 
@@ -182,7 +182,7 @@ def test_adam_minimises_a_quadratic():
         loss.backward()
         opt.step()
     assert loss.item() < 1e-6 * first
-    np.testing.assert_allclose(x.numpy(), target, atol=1e-3)
+    np.testing.assert_allclose(x.detach().numpy(), target, atol=1e-3)
 
 
 def test_float32_parameters_stay_float32():
@@ -230,7 +230,7 @@ def test_adam_jitted_cpu_step_has_the_bits_of_the_numpy_path(dtype, weight_decay
         for g in grads:
             p.grad = mv.Tensor(g.copy())
             opt.step()
-        return p.numpy(), opt.state[0]["m"], opt.state[0]["v"]
+        return p.detach().numpy(), opt.state[0]["m"], opt.state[0]["v"]
 
     calls = []
     real_step = _cpu_adam.adam_step

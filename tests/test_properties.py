@@ -72,8 +72,8 @@ def test_add_and_mul_gradients_are_summed_over_broadcast_axes(pair, seed):
         assert a.grad.shape == sa and b.grad.shape == sb
         ga = w if op == "add" else w * np.broadcast_to(b_np, out_shape)
         gb = w if op == "add" else w * np.broadcast_to(a_np, out_shape)
-        np.testing.assert_allclose(a.grad.numpy(), broadcast_grad_reference(ga, sa), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(b.grad.numpy(), broadcast_grad_reference(gb, sb), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a.grad.detach().numpy(), broadcast_grad_reference(ga, sa), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b.grad.detach().numpy(), broadcast_grad_reference(gb, sb), rtol=1e-12, atol=1e-12)
 
 
 @PROPS
@@ -95,7 +95,7 @@ def test_sum_to_is_the_adjoint_of_broadcasting(pair, seed):
     # the differentiable broadcast_to has sum_to as its gradient
     x = leaf(v)
     F.broadcast_to(x, big).backward(g)
-    np.testing.assert_allclose(x.grad.numpy(), out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), out, rtol=1e-12, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- reshape / transpose
@@ -130,15 +130,15 @@ def test_reshape_round_trip_and_gradient(case, seed):
     x = leaf(x_np)
     y = F.reshape(x, target)
     assert y.shape == y_shape
-    np.testing.assert_array_equal(y.numpy(), x_np.reshape(target))
+    np.testing.assert_array_equal(y.detach().numpy(), x_np.reshape(target))
     (y * mv.Tensor(w)).sum().backward()  # gradient of sum(w * reshape(x)) is reshape^T(w)
-    np.testing.assert_array_equal(x.grad.numpy(), w.reshape(shape))
+    np.testing.assert_array_equal(x.grad.detach().numpy(), w.reshape(shape))
     x2 = leaf(x_np)
     back = F.reshape(F.reshape(x2, target), shape)
-    np.testing.assert_array_equal(back.numpy(), x_np)
+    np.testing.assert_array_equal(back.detach().numpy(), x_np)
     w2 = rng.standard_normal(shape)
     (back * mv.Tensor(w2)).sum().backward()
-    np.testing.assert_array_equal(x2.grad.numpy(), w2)
+    np.testing.assert_array_equal(x2.grad.detach().numpy(), w2)
 
 
 @st.composite
@@ -157,19 +157,19 @@ def test_transpose_round_trip_and_gradient(case, seed):
     w = rng.standard_normal(x_np.transpose(perm).shape)
     x = leaf(x_np)
     y = F.transpose(x, perm)
-    np.testing.assert_array_equal(y.numpy(), x_np.transpose(perm))
+    np.testing.assert_array_equal(y.detach().numpy(), x_np.transpose(perm))
     (y * mv.Tensor(w)).sum().backward()  # transpose^T(w) is w transposed by the inverse permutation
-    np.testing.assert_array_equal(x.grad.numpy(), w.transpose(inverse))
+    np.testing.assert_array_equal(x.grad.detach().numpy(), w.transpose(inverse))
     x2 = leaf(x_np)
     back = F.transpose(F.transpose(x2, perm), inverse)
-    np.testing.assert_array_equal(back.numpy(), x_np)
+    np.testing.assert_array_equal(back.detach().numpy(), x_np)
     w2 = rng.standard_normal(shape)
     (back * mv.Tensor(w2)).sum().backward()
-    np.testing.assert_array_equal(x2.grad.numpy(), w2)
+    np.testing.assert_array_equal(x2.grad.detach().numpy(), w2)
     # negative axes mean the same permutation
     x3 = leaf(x_np)
     y3 = F.transpose(x3, tuple(p - len(perm) for p in perm))
-    np.testing.assert_array_equal(y3.numpy(), x_np.transpose(perm))
+    np.testing.assert_array_equal(y3.detach().numpy(), x_np.transpose(perm))
 
 
 # --------------------------------------------------------------------------- gradient accumulation
@@ -184,14 +184,14 @@ def test_gradients_of_a_tensor_used_several_times_are_summed(shape, seed, k):
 
     x = leaf(x_np)
     (x * x * W).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), 2 * x_np * w, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 2 * x_np * w, rtol=1e-12)
 
     x = leaf(x_np)
     y = x
     for _ in range(k - 1):  # x + x + ... + x, k terms
         y = y + x
     (y * W).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), k * w, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), k * w, rtol=1e-12)
 
     x = leaf(x_np)  # two branches that meet again: y = exp(x) * sin-free polynomial branch
     a = x.exp()
@@ -199,7 +199,7 @@ def test_gradients_of_a_tensor_used_several_times_are_summed(shape, seed, k):
     (W * (a + b) + a * b).sum().backward()
     e = np.exp(x_np)
     expected = w * (e + 3 * x_np ** 2) + e * x_np ** 3 + e * 3 * x_np ** 2
-    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
 
     x = leaf(x_np)  # a shared intermediate used by k consumers
     h = x * 2.0
@@ -207,7 +207,7 @@ def test_gradients_of_a_tensor_used_several_times_are_summed(shape, seed, k):
     for _ in range(k - 1):
         total = total + h * h
     (total * W).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), w * (2 + (k - 1) * 2 * (2 * x_np) * 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), w * (2 + (k - 1) * 2 * (2 * x_np) * 2), rtol=1e-10, atol=1e-12)
 
 
 @PROPS
@@ -222,9 +222,9 @@ def test_accumulation_through_broadcasting_and_two_backward_calls(pair, seed):
     y = a * b + a  # a reaches y twice, both times broadcast
     y.backward(w, retain_graph=True)
     expected = broadcast_grad_reference(w * np.broadcast_to(b.data, out_shape) + w, sa)
-    np.testing.assert_allclose(a.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.grad.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
     y.backward(w)  # a second backward adds to .grad
-    np.testing.assert_allclose(a.grad.numpy(), 2 * expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.grad.detach().numpy(), 2 * expected, rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- no op mutates its inputs
@@ -321,4 +321,4 @@ def test_no_op_mutates_its_inputs_or_its_upstream_gradient(name, dtype, impl, se
         assert np.array_equal(g, b), f"{name} changed the upstream gradient of output {i}"
     for t in tensors:
         if t.requires_grad:
-            assert t.grad is not None and t.grad.shape == t.shape and np.isfinite(t.grad.numpy()).all()
+            assert t.grad is not None and t.grad.shape == t.shape and np.isfinite(t.grad.detach().numpy()).all()

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
+from contextvars import ContextVar
 
 import numpy as np
 
 __all__ = ["detect_anomaly", "is_enabled", "AnomalyError"]
 
-_state = threading.local()
+#: (depth of open ``detect_anomaly`` blocks, their innermost ``check_nan``), per thread / asyncio task
+_STATE: ContextVar[tuple] = ContextVar("minivae_anomaly", default=(0, True))
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -35,22 +36,19 @@ class AnomalyError(RuntimeError):
 
 
 def is_enabled() -> bool:
-    """Whether a ``detect_anomaly()`` block is open in this thread."""
-    return getattr(_state, "depth", 0) > 0
+    """Whether a ``detect_anomaly()`` block is open in this thread / task."""
+    return _STATE.get()[0] > 0
 
 
 @contextlib.contextmanager
 def detect_anomaly(check_nan: bool = True):
     """Context manager: record the forward's location and copies of saved arrays at every node built inside,
     and check them (and NaN in every VJP when ``check_nan``) during backward. Nests."""
-    _state.depth = getattr(_state, "depth", 0) + 1
-    previous = getattr(_state, "check_nan", True)
-    _state.check_nan = check_nan
+    token = _STATE.set((_STATE.get()[0] + 1, bool(check_nan)))
     try:
         yield
     finally:
-        _state.depth -= 1
-        _state.check_nan = previous
+        _STATE.reset(token)
 
 
 def _user_frame() -> str:
@@ -92,7 +90,7 @@ def check_saved(fn) -> None:
 
 def check_grads(fn, grads) -> None:
     """Raise AnomalyError if a gradient ``fn.backward`` returned holds NaN."""
-    if not getattr(_state, "check_nan", True):
+    if not _STATE.get()[1]:
         return
     for i, g in enumerate(grads):
         if g is None:

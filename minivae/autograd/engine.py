@@ -223,15 +223,26 @@ def _results(inputs, captured, allow_unused, create_graph, caller) -> tuple:
     return tuple(out)
 
 
-def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-    """Accumulate the gradients of ``tensors`` (weighted by ``grad_tensors``) into the leaves' ``.grad``.
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
+             inputs=None) -> None:
+    """Accumulate the gradients of ``tensors`` (weighted by ``grad_tensors``) into ``.grad``
+    (``torch.autograd.backward``): of every leaf that requires grad, or only of ``inputs`` when given (leaves or
+    intermediate tensors). See :meth:`Tensor.backward`, which calls this with one tensor.
 
-    ``torch.autograd.backward``'s semantics: see :meth:`Tensor.backward`, which calls this with one tensor.
     Raises RuntimeError / ValueError as that method does.
     """
     outputs = _as_tuple(tensors)
     seeds = _seeds(outputs, grad_tensors, "backward")
-    _run(outputs, seeds, retain_graph, create_graph)
+    if inputs is None:
+        _run(outputs, seeds, retain_graph, create_graph)
+        return
+    ins = _as_tuple(inputs)
+    if not ins:
+        raise RuntimeError("backward: inputs= was given but is empty; pass the tensors whose .grad to fill")
+    grads = _run(outputs, seeds, retain_graph, create_graph, inputs=ins, allow_unused=True, caller="backward")
+    for t, g in zip(ins, grads):
+        if g is not None:
+            t._store_grad(g, create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,

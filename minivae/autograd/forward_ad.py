@@ -14,13 +14,19 @@ rule sits next to its VJP in :mod:`minivae.ops` and is written with minivae's op
 ``requires_grad`` inputs can be differentiated in reverse mode (reverse-over-forward), and a backward run
 inside a level pushes tangents through the VJPs (forward-over-reverse: Hessian-vector products).
 
-One level at a time: nested ``dual_level`` blocks raise (PyTorch allows only one level too).
+One level at a time: nested ``dual_level`` blocks raise (PyTorch allows only one level too). The open level
+is context state (a :class:`contextvars.ContextVar`): a level opened in one thread or asyncio task is not seen
+in another.
+
+:meth:`Function.apply` calls :func:`propagate` once per op when a level is open and an input carries a tangent.
 """
 from __future__ import annotations
 
+import weakref
+from contextvars import ContextVar
 from typing import NamedTuple
 
-from minivae.autograd.function import DUAL, Function
+from minivae.autograd.function import Function
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor", "enter_dual_level", "exit_dual_level"]
 
@@ -29,33 +35,96 @@ class _Level:
     """Identity of one open level (tangents made in an earlier level are not seen in a later one)."""
 
 
+#: (the open level or None, whether a JVP rule is running now: then the ops it calls push no tangents)
+_STATE: ContextVar[tuple] = ContextVar("minivae_forward_ad", default=(None, False))
+
+
+def is_active() -> bool:
+    """Whether a level is open and no JVP rule is running (ops then push tangents)."""
+    level, busy = _STATE.get()
+    return level is not None and not busy
+
+
+def _level():
+    return _STATE.get()[0]
+
+
+class _quiet:
+    """``with _quiet():`` run ops without pushing tangents (inside a JVP rule, or making an alias)."""
+
+    def __enter__(self):
+        self._token = _STATE.set((_level(), True))
+
+    def __exit__(self, *exc):
+        _STATE.reset(self._token)
+        return False
+
+
 def enter_dual_level():
     """Open a level (prefer ``with dual_level():``). Raises RuntimeError if one is already open."""
-    if DUAL.level is not None:
+    if _level() is not None:
         raise RuntimeError("forward_ad: nested dual levels are not supported; use one `with dual_level():` block")
-    DUAL.level = _Level()
-    return DUAL.level
+    level = _Level()
+    _STATE.set((level, False))
+    return level
 
 
 def exit_dual_level() -> None:
     """Close the open level: tangents made inside it are no longer seen."""
-    DUAL.level = None
-    DUAL.busy = False
+    _STATE.set((None, False))
 
 
 class dual_level:
     """Context manager: inside, :func:`make_dual` attaches tangents and every op propagates them."""
 
     def __enter__(self):
-        return enter_dual_level()
+        if _level() is not None:
+            raise RuntimeError("forward_ad: nested dual levels are not supported; use one `with dual_level():` "
+                               "block")
+        self._token = _STATE.set((_Level(), False))
+        return _level()
 
     def __exit__(self, *exc):
-        exit_dual_level()
+        _STATE.reset(self._token)
         return False
+
+
+def propagate(fn, tensors, results, record) -> None:
+    """Forward mode for one op: the output tangents from ``fn.jvp`` (run with tangent propagation off), stored on
+    the results (and kept on the node when it is recorded, for handles made later)."""
+    level = _level()
+    tangents = tuple(t._fw_tangent[1] if t._fw_tangent is not None and t._fw_tangent[0] is level else None
+                     for t in tensors)
+    if all(t is None for t in tangents):
+        return
+    if not record:  # the rule may read saved outputs: let it see the results
+        fn._outputs = tuple(weakref.ref(r) for r in results)
+    with _quiet():
+        out = fn.jvp(*tangents)
+    out = out if isinstance(out, tuple) else (out,)
+    if len(out) != len(results):
+        raise RuntimeError(f"{fn.name}.jvp returned {len(out)} tangents for {len(results)} outputs")
+    stored = []
+    for r, t in zip(results, out):
+        if t is not None and r.dtype.kind == "f":
+            if t.shape != r.shape:
+                raise RuntimeError(f"{fn.name}.jvp returned a tangent of shape {t.shape} for an output of shape "
+                                   f"{r.shape}")
+            if t.dtype != r.dtype:
+                t = t.astype(r.dtype)
+            r._fw_tangent = (level, t)
+        stored.append(r._fw_tangent)
+    if record:
+        fn._out_tangents = tuple(stored)
+    else:
+        fn._saved = None
+        fn._outputs = ()
 
 
 class _MakeDual(Function):
     """An alias of the primal that carries the tangent: identity forward, identity VJP, the tangent as JVP."""
+
+    is_view = True
 
     def forward(self, x):
         return x.view() if hasattr(x, "view") else x
@@ -79,7 +148,7 @@ def make_dual(tensor, tangent):
     """
     from minivae.autograd.tensor import Tensor, as_tensor
 
-    if DUAL.level is None:
+    if _level() is None:
         raise RuntimeError("forward_ad.make_dual must be called inside `with forward_ad.dual_level():`")
     primal = as_tensor(tensor)
     tangent = tangent if isinstance(tangent, Tensor) else Tensor(tangent)
@@ -89,13 +158,10 @@ def make_dual(tensor, tangent):
         raise ValueError(f"make_dual: tangent shape {tangent.shape} does not match the primal's {primal.shape}")
     if tangent.dtype != primal.dtype:
         raise TypeError(f"make_dual: tangent dtype {tangent.dtype} does not match the primal's {primal.dtype}; "
-                        "convert it with .astype()")
-    DUAL.busy = True  # the alias itself carries no tangent of the primal's
-    try:
+                        "convert it with .to(dtype)")
+    with _quiet():  # the alias itself carries no tangent of the primal's
         dual = _MakeDual.apply(primal)
-    finally:
-        DUAL.busy = False
-    dual._fw_tangent = (DUAL.level, tangent)
+    dual._fw_tangent = (_level(), tangent)
     return dual
 
 
@@ -112,16 +178,13 @@ def unpack_dual(tensor) -> UnpackedDualTensor:
 
     Raises RuntimeError outside a ``dual_level`` block.
     """
-    if DUAL.level is None:
+    if _level() is None:
         raise RuntimeError("forward_ad.unpack_dual must be called inside `with forward_ad.dual_level():` "
                            "(tangents do not outlive their level)")
     fw = getattr(tensor, "_fw_tangent", None)
-    tangent = fw[1] if fw is not None and fw[0] is DUAL.level else None
+    tangent = fw[1] if fw is not None and fw[0] is _level() else None
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
-    DUAL.busy = True  # the primal: an alias of the values (differentiable in reverse mode) without the tangent
-    try:
+    with _quiet():  # the primal: an alias of the values (differentiable in reverse mode) without the tangent
         primal = _MakeDual.apply(tensor)
-    finally:
-        DUAL.busy = False
     return UnpackedDualTensor(primal, tangent)

@@ -1,15 +1,29 @@
 """``Function``: one differentiable operation, its forward on arrays and its derivatives on Tensors.
 
-``forward(*arrays)`` computes outputs from input arrays (through the selected kernels) and may call
-``save_for_backward(*arrays)`` with input or output arrays. ``backward(*grad_outputs)`` receives Tensors and
-returns Tensors: the vector-Jacobian product (VJP) written with minivae's own differentiable ops, as Chainer's
-``FunctionNode.backward`` and needle's ``Op.gradient``, so that a backward run with ``create_graph=True`` can
-be differentiated again. ``jvp(*tangents)`` is the forward-mode rule (Jacobian-vector product), also on
-Tensors. Inside both, ``self.saved_tensors`` gives the saved arrays as Tensors of the graph: an input is the
-input Tensor itself, an output a handle on this node's output, so derivatives flow through them.
+A subclass writes three methods side by side:
 
-:meth:`Function.apply` wraps the arrays in Tensors, links the graph, and keeps with the node the kernel
-selection its forward ran under (the engine runs its backward under the same one).
+* ``forward(*arrays)`` computes the outputs from the input arrays (through the selected kernels) and may call
+  ``save_for_backward(...)`` with input arrays, output arrays or other arrays (constants);
+* ``backward(*grad_outputs)`` receives Tensors and returns Tensors: the vector-Jacobian product (VJP), written
+  with minivae's own differentiable ops (Chainer's ``FunctionNode.backward``, needle's ``Op.gradient``), so
+  that a backward run with ``create_graph=True`` can be differentiated again;
+* ``jvp(*tangents)``: the forward-mode rule (Jacobian-vector product), also on Tensors.
+
+Parameters that are not arrays (a stride, an axis) are arguments of the subclass's ``__init__`` and are
+passed through ``apply(..., name=value)``.
+
+Saved tensors, in a dozen lines. Inside ``backward``/``jvp``, ``self.saved_tensors`` gives back what forward
+saved, as Tensors *of the graph*: a saved input is that input Tensor, a saved output this node's output
+Tensor, so that a VJP using them is itself differentiable. Each entry remembers the version of the tensor
+when it was saved (PyTorch's ``SavedVariable``); an in-place op bumps a tensor's version, and reading a
+saved tensor whose version changed raises "modified by an inplace operation", always. Outputs are held
+through a weak reference (a node holding its own output strongly would be a reference cycle that keeps
+every activation alive until the garbage collector runs); when the output Tensor is gone, a new handle on
+the saved array is made, linked to this node.
+
+:meth:`Function.apply` runs the forward, links the results into the graph, keeps with the node the kernel
+selection its forward ran under (the engine runs its backward under the same one) and, inside a
+``forward_ad.dual_level``, pushes tangents through :meth:`jvp` (see :mod:`minivae.autograd.forward_ad`).
 """
 from __future__ import annotations
 
@@ -20,17 +34,19 @@ from numpy import ndarray
 
 from minivae import kernels
 from minivae.autograd import anomaly, grad_mode
+from minivae.autograd.tensor import Tensor, VersionCounter, as_tensor
 from minivae.backend import check_same_device, get_array_module
 
 
-class _DualState:
-    """The open ``forward_ad.dual_level`` (None when none) and whether a JVP rule is running."""
+class SavedTensor:
+    """One saved array: where it came from (``"input"``, ``"output"`` or ``"constant"``, with the position),
+    the version counter it belongs to and the version it had when saved."""
 
-    level = None
-    busy = False
+    __slots__ = ("kind", "index", "array", "counter", "version")
 
-
-DUAL = _DualState()
+    def __init__(self, kind, index, array, counter):
+        self.kind, self.index, self.array, self.counter = kind, index, array, counter
+        self.version = counter.value if counter is not None else 0
 
 
 class Function:
@@ -40,9 +56,12 @@ class Function:
     ``backward(self, *grad_outputs: Tensor) -> Tensor | None | tuple`` (one entry per input, None where an input
     needs no gradient; ``self.needs_input_grad[i]`` tells which do) and, for forward mode,
     ``jvp(self, *tangents: Tensor | None) -> Tensor | tuple`` (one tangent per output; an input tangent is
-    None where that input has none, i.e. zero). Non-array parameters (stride, axis, ...) are passed to the
-    constructor through ``apply(..., name=value)``.
+    None where that input has none, i.e. zero).
     """
+
+    #: True for ops whose output may share memory with input 0 (reshape, slicing, ...): the output then shares
+    #: the input's version counter, as a PyTorch view does, so an in-place change through either is seen.
+    is_view = False
 
     freed = False
     inputs: tuple = ()
@@ -50,11 +69,13 @@ class Function:
     output_meta: tuple = ()
     _outputs: tuple = ()
     _to_save: tuple = ()
-    _saved_spec = None
+    _saved: tuple | None = None
     _out_tangents = None
     kernel_selection: tuple = ()
 
     def __init__(self, **params):
+        # ops with parameters define their own __init__ naming them; this accepts keyword parameters for
+        # user-defined Functions written in the older style (``self.__dict__`` holds them)
         self.__dict__.update(params)
 
     @property
@@ -68,26 +89,31 @@ class Function:
 
     @property
     def saved_tensors(self) -> tuple:
-        """The saved arrays as Tensors: inputs as the input Tensors, outputs as handles on this node's outputs
-        (so that a VJP using them is differentiable), anything else as a constant.
+        """The saved arrays as Tensors of the graph (inputs as the input Tensors, outputs as this node's outputs,
+        anything else as a constant).
 
-        Raises RuntimeError once the graph was freed by a backward without ``retain_graph``.
+        Raises RuntimeError once the graph was freed by a backward without ``retain_graph``, or when a saved
+        tensor was modified by an in-place operation after it was saved.
         """
-        if self._saved_spec is None:
+        if self._saved is None:
             if self.freed:
                 raise RuntimeError(f"{self.name}: its saved tensors were freed by a backward pass; pass "
                                    "retain_graph=True to that backward() to use them again")
             return ()
-        from minivae.autograd.tensor import Tensor
-
         out = []
-        for kind, k, array in self._saved_spec:
-            if kind == "i":
-                out.append(self.inputs[k])
-            elif kind == "o":
-                out.append(self._output_handle(k, array))
+        for s in self._saved:
+            if s.counter is not None and s.counter.value != s.version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: {s.kind} {s.index} of {self.name} (shape {tuple(s.array.shape)}, {s.array.dtype}) "
+                    f"is at version {s.counter.value}; expected version {s.version}. Use an out-of-place op "
+                    "(x = x + y instead of x += y), or clone the tensor before changing it")
+            if s.kind == "input":
+                out.append(self.inputs[s.index])
+            elif s.kind == "output":
+                out.append(self._output(s))
             else:
-                out.append(Tensor._make(array))
+                out.append(Tensor._make(s.array))
         return tuple(out)
 
     @property
@@ -96,45 +122,44 @@ class Function:
         return tuple(t.data for t in self.saved_tensors)
 
     def saved_array_now(self, key):
-        """The array a saved entry refers to now (anomaly mode compares it with the copy taken at forward)."""
-        kind, k = key
-        if kind == "i":
-            return self.inputs[k].data
-        for kind2, k2, array in self._saved_spec or ():
-            if (kind2, k2) == key:
-                if kind == "o":
-                    live = self._outputs[k]() if self._outputs else None
-                    return array if live is None else live.data
-                return array
-        return None
+        """The array saved entry ``key`` (its position in ``save_for_backward``) refers to now: anomaly mode
+        compares it with the copy taken at forward time."""
+        s = self._saved[key]
+        if s.kind == "input":
+            return self.inputs[s.index].data
+        live = self._outputs[s.index]() if s.kind == "output" and self._outputs else None
+        return s.array if live is None else live.data
 
-    def _output_handle(self, k, array):
-        from minivae.autograd.tensor import Tensor
-
-        live = self._outputs[k]() if self._outputs else None
+    def _output(self, s: SavedTensor) -> Tensor:
+        """Output ``s.index`` of this node: the live Tensor, or a new handle on the saved array linked here."""
+        live = self._outputs[s.index]() if self._outputs else None
         if live is not None:
             return live
-        handle = Tensor._make(array, bool(self._outputs))
+        handle = Tensor._make(s.array, bool(self._outputs))
+        handle._version_counter = s.counter
         if self._outputs:
-            handle._ctx, handle._output_index = self, k
-        if self._out_tangents is not None and self._out_tangents[k] is not None:
-            handle._fw_tangent = self._out_tangents[k]
+            handle._ctx, handle._output_index = self, s.index
+        if self._out_tangents is not None and self._out_tangents[s.index] is not None:
+            handle._fw_tangent = self._out_tangents[s.index]
         return handle
 
     def release(self) -> None:
         """Free what was saved for backward (after a backward without ``retain_graph``)."""
-        self._saved_spec = None
+        self._saved = None
         self._anomaly_copies = None
         self.freed = True
 
     # ------------------------------------------------------------------ the rules subclasses write
     def forward(self, *arrays):  # pragma: no cover - abstract
+        """Compute the outputs (arrays) from the input arrays; subclasses implement it."""
         raise NotImplementedError
 
     def backward(self, *grad_outputs):  # pragma: no cover - abstract
+        """The VJP: one gradient Tensor (or None) per input, from one gradient Tensor per output."""
         raise NotImplementedError(f"{self.name} has no backward (VJP) rule")
 
     def jvp(self, *tangents):
+        """The JVP: one tangent Tensor (or None for zero) per output, from one tangent (or None) per input."""
         raise NotImplementedError(f"{self.name} has no forward-mode (JVP) rule: forward-mode AD can't go "
                                   "through it; use reverse mode (backward, autograd.grad)")
 
@@ -143,100 +168,69 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (or arrays / Python scalars) and link the result into the graph.
 
-        Returns a Tensor, or a tuple of Tensors for ops with several outputs.
+        Returns a Tensor, or a tuple of Tensors for ops with several outputs. Outputs that are not floating
+        point (indices, masks) never require grad.
         Raises:
             DeviceMismatchError: inputs live on different devices.
         """
-        from minivae.autograd.tensor import Tensor, as_tensor
-
         fn = cls(**params)
         tensors = tuple([x if isinstance(x, Tensor) else as_tensor(x) for x in inputs])
         arrays = tuple([t.data for t in tensors])
         if len(arrays) > 1 and not all([type(a) is ndarray for a in arrays]):
             check_same_device(*arrays, op=fn.name)
-        outputs = fn.forward(*arrays)
-        single = not isinstance(outputs, tuple)
-        if single:
-            outputs = (outputs,)
+        raw = fn.forward(*arrays)
+        single = not isinstance(raw, tuple)
+        raw = (raw,) if single else raw
         record = grad_mode.is_grad_enabled() and any([t.requires_grad for t in tensors])
-        results = tuple([Tensor._make(y, record) for y in outputs])
-        dual = DUAL.level is not None and not DUAL.busy and any(t._fw_tangent is not None for t in tensors)
+        results = tuple([Tensor._make(y, record and y.dtype.kind == "f") for y in raw])
+        if cls.is_view and get_array_module(arrays[0]).may_share_memory(results[0].data, arrays[0]):
+            results[0]._version_counter = tensors[0]._version_counter
+        dual = forward_ad.is_active() and any([t._fw_tangent is not None for t in tensors])
         if record or dual:  # (otherwise fn is dropped here, with what it saved)
             fn.inputs = tensors
-            fn._saved_spec = _saved_spec(fn._to_save, arrays, results)
+            fn._saved = _saved_entries(fn._to_save, tensors, raw, results)
             fn._to_save = ()
         if record:
             fn.kernel_selection = kernels.selection()
             fn.needs_input_grad = tuple([t.requires_grad for t in tensors])
             fn.output_meta = tuple([(y.shape, y.dtype, np if type(y) is ndarray else get_array_module(y))
                                     for y in (r.data for r in results)])
-            fn._outputs = tuple(weakref.ref(r) for r in results)
+            fn._outputs = tuple([weakref.ref(r) for r in results])
             for i, r in enumerate(results):
                 r._ctx, r._output_index = fn, i
             if anomaly.is_enabled():
-                anomaly.record(fn, [(_describe(fn, kind, k), (kind, k), a) for kind, k, a in fn._saved_spec
-                                    if kind != "c" and a is not None])
+                anomaly.record(fn, [(_describe(fn, s), k, s.array) for k, s in enumerate(fn._saved)
+                                    if s.kind != "constant" and s.array is not None])
         if dual:
-            _propagate_tangents(fn, tensors, results, record)
+            forward_ad.propagate(fn, tensors, results, record)
         return results[0] if single else results
 
 
-def _saved_spec(to_save, arrays, results) -> list:
-    """Each saved array as ("i", input index) / ("o", output index) / ("c", constant), with the array."""
-    spec = []
+def _saved_entries(to_save, tensors, raw_outputs, results) -> tuple:
+    """A :class:`SavedTensor` per saved array: an input, an output (matched by identity with what forward
+    returned, before a NumPy scalar from a 0-d op became a 0-d array) or a constant."""
+    entries = []
     for c, a in enumerate(to_save):
-        for i, x in enumerate(arrays):
-            if a is x:
-                spec.append(("i", i, a))
+        entry = None
+        for i, t in enumerate(tensors):
+            if a is t.data:
+                entry = SavedTensor("input", i, a, t._version_counter)
                 break
         else:
-            for j, r in enumerate(results):
-                if a is r.data:
-                    spec.append(("o", j, a))
+            for j, y in enumerate(raw_outputs):
+                if a is y or a is results[j].data:
+                    entry = SavedTensor("output", j, results[j].data, results[j]._version_counter)
                     break
-            else:
-                spec.append(("c", c, a))
-    return spec
+        entries.append(entry or SavedTensor("constant", c, a, None))
+    return tuple(entries)
 
 
-def _describe(fn, kind, k) -> str:
-    t = fn.inputs[k] if kind == "i" else None
+def _describe(fn, s: SavedTensor) -> str:
+    t = fn.inputs[s.index] if s.kind == "input" else None
     name = getattr(t, "name", None) if t is not None else None
-    role = f"input {k}" if kind == "i" else f"output {k}"
-    return f"the tensor saved for backward ({role}{f' {name!r}' if name else ''})"
+    return f"the tensor saved for backward ({s.kind} {s.index}{f' {name!r}' if name else ''})"
 
 
-def _propagate_tangents(fn, tensors, results, record) -> None:
-    """Forward mode: the output tangents from ``fn.jvp`` (run with tangent propagation off)."""
-    level = DUAL.level
-    tangents = tuple(t._fw_tangent[1] if t._fw_tangent is not None and t._fw_tangent[0] is level else None
-                     for t in tensors)
-    if all(t is None for t in tangents):
-        return
-    DUAL.busy = True
-    try:
-        if record:
-            out = fn.jvp(*tangents)
-        else:  # the rule may read saved outputs: let it see the results
-            fn._outputs = tuple(weakref.ref(r) for r in results)
-            out = fn.jvp(*tangents)
-    finally:
-        DUAL.busy = False
-    out = out if isinstance(out, tuple) else (out,)
-    if len(out) != len(results):
-        raise RuntimeError(f"{fn.name}.jvp returned {len(out)} tangents for {len(results)} outputs")
-    stored = []
-    for r, t in zip(results, out):
-        if t is not None:
-            if t.shape != r.shape:
-                raise RuntimeError(f"{fn.name}.jvp returned a tangent of shape {t.shape} for an output of shape "
-                                   f"{r.shape}")
-            if t.dtype != r.dtype:
-                t = t.astype(r.dtype)
-            r._fw_tangent = (level, t)
-        stored.append(r._fw_tangent)
-    if record:
-        fn._out_tangents = tuple(stored)
-    if not record:
-        fn._saved_spec = None
-        fn._outputs = ()
+__all__ = ["Function", "SavedTensor", "VersionCounter"]
+
+from minivae.autograd import forward_ad  # noqa: E402  (forward_ad defines Functions: imported after Function)

@@ -1,31 +1,34 @@
-"""Whether operations record the graph for backward: ``no_grad`` / ``enable_grad`` as in PyTorch."""
+"""Whether operations record the graph for backward: ``no_grad`` / ``enable_grad`` / ``set_grad_enabled``, as in
+PyTorch. The flag is a :class:`contextvars.ContextVar`, like every piece of minivae's context state: a ``no_grad``
+block in one thread or asyncio task is not seen by another."""
 from __future__ import annotations
 
 import contextlib
-import threading
+from contextvars import ContextVar
 
-_state = threading.local()
+_ENABLED: ContextVar[bool] = ContextVar("minivae_grad_enabled", default=True)
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    """True unless inside ``no_grad`` (in this thread / task)."""
+    return _ENABLED.get()
 
 
 @contextlib.contextmanager
-def _grad_mode(enabled: bool):
-    previous = is_grad_enabled()
-    _state.enabled = enabled
+def set_grad_enabled(mode: bool):
+    """Context manager: record the graph inside if ``mode`` is true, not otherwise (``torch.set_grad_enabled``)."""
+    token = _ENABLED.set(bool(mode))
     try:
         yield
     finally:
-        _state.enabled = previous
+        _ENABLED.reset(token)
 
 
 def no_grad():
     """Context manager: operations inside record no graph and their results do not require grad."""
-    return _grad_mode(False)
+    return set_grad_enabled(False)
 
 
 def enable_grad():
     """Context manager: switch graph recording back on inside a ``no_grad`` block."""
-    return _grad_mode(True)
+    return set_grad_enabled(True)

@@ -24,6 +24,16 @@ def _as_array(data, dtype=None):
     return arr
 
 
+class VersionCounter:
+    """How many times a tensor's data was changed in place (PyTorch's version counter); shared by a tensor and
+    the views of its data, so that a change through either is seen by a backward that saved the other."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it for reverse-mode autodiff.
 
@@ -56,6 +66,7 @@ class Tensor:
             data = np.asarray(data)
         t.data = data
         t.requires_grad = requires_grad
+        t._version_counter = VersionCounter()
         return t
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -66,6 +77,7 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
+        self._version_counter = VersionCounter()
 
     # ------------------------------------------------------------------ array-like attributes
     @property
@@ -89,6 +101,11 @@ class Tensor:
         return backend.device_of(self.data)
 
     @property
+    def _version(self) -> int:
+        """How many in-place operations changed this tensor's data (or a view's) so far (PyTorch's ``_version``)."""
+        return self._version_counter.value
+
+    @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
@@ -98,18 +115,48 @@ class Tensor:
         return self._ctx
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    __hash__ = object.__hash__  # tensors hash by identity although ``==`` is elementwise, as in PyTorch
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor. Raises RuntimeError for more elements, as PyTorch does."""
+        if self.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape}):"
+                               " use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub" or self.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='gpu'" if self.device == backend.GPU else ""
-        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20, prefix="tensor(")
+        body = np.array2string(backend.to_device(self.data, backend.CPU), precision=4, separator=", ", threshold=20, prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (copied from the GPU when needed)."""
-        return backend.to_device(self.data, backend.CPU)
+    def numpy(self, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array: the tensor's own memory on the CPU (copied from the GPU when needed).
+
+        Raises RuntimeError for a tensor that requires grad (as PyTorch does: changing the array would change
+        the graph's values behind its back) unless ``force=True``, which returns a copy; use
+        ``t.detach().numpy()`` to share the memory knowingly.
+        """
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        out = backend.to_device(self.data, backend.CPU)
+        return out.copy() if force and out is self.data else out
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(t)`` gives ``t.data`` (CPU tensors only, as PyTorch's; no graph is kept).
@@ -124,13 +171,20 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def item(self) -> float:
+        """The value of a one-element tensor as a Python number. Raises ValueError for more elements."""
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return backend.to_device(self.data, backend.CPU).reshape(()).item()
+
+    def tolist(self):
+        """The values as nested Python lists (a Python number for a 0-d tensor)."""
+        return backend.to_device(self.data, backend.CPU).tolist()
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor(self.data)
+        """A new leaf sharing this tensor's data and version counter, cut from the graph (as PyTorch's)."""
+        t = Tensor._make(self.data)
+        t._version_counter = self._version_counter
+        return t
 
     def to(self, device: str) -> Tensor:
         """This tensor on ``device`` ("cpu" or "gpu"); ``self`` if it is already there.
@@ -142,6 +196,7 @@ class Tensor:
         return Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self. Raises TypeError for a non-floating tensor."""
         if flag and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
         self.requires_grad = flag
@@ -149,6 +204,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ gradients
     def zero_grad(self) -> None:
+        """Drop ``.grad`` (set it to None)."""
         self.grad = None
 
     def register_hook(self, hook) -> None:
@@ -189,36 +245,28 @@ class Tensor:
         self.grad = grad if self.grad is None else (self.grad + grad if keep_graph else
                                                     Tensor._make(self.grad.data + grad.data))
 
-    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad (``torch.Tensor.backward``).
 
         Args:
-            grad: gradient of some scalar w.r.t. this tensor (array or Tensor of its shape); may be
+            gradient: gradient of some scalar w.r.t. this tensor (array or Tensor of its shape); may be
                 omitted only for a tensor with one element (then it is 1).
             retain_graph: keep the saved tensors so that backward can run through the graph again
                 (default: ``create_graph``).
             create_graph: record the backward pass itself, so that ``.grad`` can be differentiated again
                 (Hessian-vector products, gradient penalties); costs memory and time.
+            inputs: a Tensor or sequence of Tensors: accumulate into their ``.grad`` only (leaves or not),
+                instead of into every leaf.
         Raises:
-            RuntimeError: the tensor does not require grad; a non-scalar tensor without ``grad``;
+            RuntimeError: the tensor does not require grad; a non-scalar tensor without ``gradient``;
                 a second backward through a freed graph; ``create_graph=True`` under ``no_grad``.
-            ValueError: ``grad`` has the wrong shape.
+            ValueError: ``gradient`` has the wrong shape.
         """
         from minivae.autograd import engine
 
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and has no grad_fn: "
-                               "create the inputs with requires_grad=True")
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this tensor "
-                                   f"has shape {self.shape}: call backward(grad) with a gradient of that shape")
-        else:
-            g = grad.data if isinstance(grad, Tensor) else _as_array(grad)
-            if tuple(g.shape) != self.shape:
-                raise ValueError(f"backward(grad): grad has shape {tuple(g.shape)}, expected {self.shape}")
-        engine.backward((self,), None if grad is None else (grad,), retain_graph=retain_graph,
-                        create_graph=create_graph)
+        engine.backward(self, None if gradient is None else (gradient,), retain_graph=retain_graph,
+                        create_graph=create_graph, inputs=inputs)
 
 
 def as_tensor(x, dtype=None) -> Tensor:

@@ -9,7 +9,7 @@
     t.records[0].op           # "Sum": the first VJP run is the one nearest the loss
     t.total_seconds           # wall time of all the VJPs, in seconds
 
-The backward engine (:func:`minivae.autograd.function.backward`) asks :func:`active` for the innermost
+The backward engine (:func:`minivae.autograd.engine.backward`) asks :func:`active` for the innermost
 open trace and, when there is one, runs each ``Function.backward`` through :meth:`Trace.run`, which times
 it with ``time.perf_counter`` (synchronising the GPU first and last when the arrays live there) and
 records a :class:`TraceRecord`. The gradient norms are computed after the clock stops, so they do not
@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["trace", "Trace", "TraceRecord", "active"]
 
-_ACTIVE: list = []  # open traces, innermost last
+#: The innermost open trace in this thread / asyncio task (None when none is open).
+_ACTIVE: ContextVar = ContextVar("minivae_trace", default=None)
 
 
 def active() -> Trace | None:
     """The innermost open :class:`Trace`, or None when no ``with trace():`` block is open."""
-    return _ACTIVE[-1] if _ACTIVE else None
+    return _ACTIVE.get()
 
 
 @dataclass(frozen=True)
@@ -99,18 +101,15 @@ class Trace:
 
     def __init__(self):
         self.records: list[TraceRecord] = []
+        self._tokens: list = []
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> Trace:
-        _ACTIVE.append(self)
+        self._tokens.append(_ACTIVE.set(self))
         return self
 
     def __exit__(self, *exc) -> bool:
-        # remove this trace even if inner traces were left open by an exception
-        for i in range(len(_ACTIVE) - 1, -1, -1):
-            if _ACTIVE[i] is self:
-                del _ACTIVE[i:]
-                break
+        _ACTIVE.reset(self._tokens.pop())
         return False
 
     # ------------------------------------------------------------------ called by the engine
