@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import oracle_rows
+import oracle_rows_edges
 import oracle_rows_nn
 import oracle_rows_shape
 from oracle_harness import check
 from oracle_inputs import seeds
 
-ROWS = oracle_rows.rows() + oracle_rows_shape.rows() + oracle_rows_nn.rows()
+ROWS = oracle_rows.rows() + oracle_rows_shape.rows() + oracle_rows_nn.rows() + oracle_rows_edges.rows()
 # shrinking a failure costs time on every run of a strict xfail: ORACLE_SHRINK=1 shrinks (to write a finding)
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if os.environ.get("ORACLE_SHRINK") else ())
 EXAMPLES = {"forward": 8, "vjp": 5, "double_backward": 3, "jvp": 4, "fwd_over_rev": 3, "rev_over_fwd": 3}
