@@ -142,7 +142,7 @@ def _adjoint_caught(fn, inputs, rng, n=4, atol=1e-5, rtol=1e-3) -> bool:
     tensors, checked = fd.prepare(inputs)
     outs = fd.outputs(fn, tensors)
     for _ in range(n):
-        v = rng.standard_normal(sum(o.size for o in outs))
+        v = rng.standard_normal(sum(o.numel() for o in outs))
         us = [rng.standard_normal(t.shape) for t, c in zip(tensors, checked) if c]
         forward = float(fd.jvp(fn, tensors, checked, us) @ v)
         reverse = sum(float((g * u).sum()) for g, u in zip(fd.vjp(fn, tensors, checked, fd.split_like(v, outs)), us))

@@ -39,7 +39,7 @@ def _seeds(outputs, grad_outputs, caller: str) -> list:
             raise RuntimeError(f"{caller}: element {k} of the outputs does not require grad and has no grad_fn: "
                                "create the inputs with requires_grad=True (and not under no_grad)")
         if g is None:
-            if out.size != 1:
+            if out.numel() != 1:
                 raise RuntimeError(f"{caller}: grad can be implicitly created only for scalar outputs; output {k} "
                                    f"has shape {out.shape}: pass a gradient of that shape")
             g = Tensor._make(get_array_module(out.data).ones(out.shape, dtype=out.dtype))

@@ -56,8 +56,8 @@ def split_like(flat, outs) -> list:
     """A flat vector over all outputs cut into arrays of the outputs' shapes."""
     parts, start = [], 0
     for o in outs:
-        parts.append(flat[start:start + o.size].reshape(o.shape))
-        start += o.size
+        parts.append(flat[start:start + o.numel()].reshape(o.shape))
+        start += o.numel()
     return parts
 
 
@@ -91,7 +91,7 @@ def jvp(fn, tensors, checked, directions) -> object:
         parts = []
         for o in outs:
             tangent = forward_ad.unpack_dual(o).tangent
-            parts.append(xp.zeros(o.size) if tangent is None else tangent.data.astype(np.float64).ravel())
+            parts.append(xp.zeros(o.numel()) if tangent is None else tangent.data.astype(np.float64).ravel())
     return xp.concatenate(parts)
 
 
@@ -118,7 +118,7 @@ def central_difference(fn, tensors, i, direction, eps):
 
 def one_hot_rows(outs, xp):
     """For each output element r, the seeds (one array per output) of the one-hot vector e_r."""
-    n = sum(o.size for o in outs)
+    n = sum(o.numel() for o in outs)
     for r in range(n):
         onehot = xp.zeros(n)
         onehot[r] = 1.0

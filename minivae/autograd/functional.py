@@ -94,7 +94,7 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
         xs = _fresh(inputs)
         outs, out_tuple = _call(func, xs)
         if v is None:
-            if len(outs) != 1 or outs[0].size != 1:
+            if len(outs) != 1 or outs[0].numel() != 1:
                 raise ValueError("vjp: v can be omitted only when func returns a single one-element Tensor")
             vs = (_ones_like(outs[0]),)
         else:
@@ -108,7 +108,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     input. Raises ValueError on a missing or wrongly shaped ``v``."""
     inputs, in_tuple = _tuple(inputs, "jvp")
     if v is None:
-        if len(inputs) != 1 or inputs[0].size != 1:
+        if len(inputs) != 1 or inputs[0].numel() != 1:
             raise ValueError("jvp: v can be omitted only for a single one-element input")
         vs = (_ones_like(inputs[0]),)
     else:
@@ -140,7 +140,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
     if strategy == "reverse-mode":  # one backward per output element, through one recorded graph
         for i, o in enumerate(outs):
             rows = []
-            for r in range(o.size):
+            for r in range(o.numel()):
                 with enable_grad():
                     rows.append(_grads(outs, xs, _basis(outs, i, r), create_graph))
             for j, x in enumerate(inputs):
@@ -148,7 +148,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
     else:  # one forward pass with dual tensors per input element
         for j, x in enumerate(inputs):
             cols = []
-            for c in range(x.size):
+            for c in range(x.numel()):
                 _, t = jvp(func, _pack(inputs, True), _basis(inputs, j, c), create_graph=create_graph)
                 cols.append(t if isinstance(t, tuple) else (t,))
             for i, o in enumerate(outs):
@@ -159,7 +159,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, vec
 
 def _basis(like, i, k) -> tuple:
     """The k-th unit vector of the i-th tensor of ``like``, zeros for the others (a Jacobian row or column seed)."""
-    seed = _xp(like[i]).zeros(like[i].size, dtype=like[i].dtype)
+    seed = _xp(like[i]).zeros(like[i].numel(), dtype=like[i].dtype)
     seed[k] = 1
     return tuple(Tensor._make(seed.reshape(like[i].shape)) if n == i else _zeros_like(p) for n, p in enumerate(like))
 
@@ -188,7 +188,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False, vect
 
     def gradient(*xs):
         outs, _ = _call(func, xs)
-        if len(outs) != 1 or outs[0].size != 1:
+        if len(outs) != 1 or outs[0].numel() != 1:
             raise RuntimeError(f"hessian: func must return a single Tensor with one element, got "
                                f"{len(outs)} output(s) of shape {outs[0].shape}")
         return _grads(outs, xs, (_ones_like(outs[0]),), True)
@@ -200,7 +200,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False, vect
 def _scalar_grad_fn(func, name):
     def gradient(*xs):
         outs, _ = _call(func, xs)
-        if len(outs) != 1 or outs[0].size != 1:
+        if len(outs) != 1 or outs[0].numel() != 1:
             raise RuntimeError(f"{name}: func must return a single Tensor with one element, got shape "
                                f"{outs[0].shape}")
         return outs[0], _grads(outs, xs, (_ones_like(outs[0]),), True)

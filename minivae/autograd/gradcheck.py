@@ -123,7 +123,7 @@ def measure(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
         return _failed(mode, f"{label}: NaN in the inputs or outputs: derivatives can't be compared there")
     rng = np.random.default_rng(seed)
     idx = [i for i, c in enumerate(checked) if c]
-    proj = xp.asarray(rng.standard_normal(sum(o.size for o in outs)))
+    proj = xp.asarray(rng.standard_normal(sum(o.numel() for o in outs)))
     grads = None
     if check_backward:
         grads = fd.vjp(fn, tensors, checked, fd.split_like(proj, outs))
@@ -158,11 +158,11 @@ def measure(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
             if full.message:
                 return CheckReport(mode, tally.max_abs, tally.max_rel, False, full.message, full.worst)
         return tally.report(mode)
-    n_out = sum(o.size for o in outs)
+    n_out = sum(o.numel() for o in outs)
     for k, i in enumerate(idx):
         shape = tensors[i].shape
-        numeric = np.empty((n_out, tensors[i].size))
-        for c in range(tensors[i].size):
+        numeric = np.empty((n_out, tensors[i].numel()))
+        for c in range(tensors[i].numel()):
             numeric[:, c] = fd.host(fd.central_difference(fn, tensors, i, c, eps))
 
         def describe(flat, i=i, shape=shape):
@@ -176,7 +176,7 @@ def measure(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
             tally.add(analytic, numeric, describe)
         if check_forward_ad:
             forward = np.empty_like(numeric)
-            for c in range(tensors[i].size):
+            for c in range(tensors[i].numel()):
                 dirs = [xp.zeros(tensors[j].shape) for j in idx]
                 dirs[k].reshape(-1)[c] = 1.0
                 forward[:, c] = fd.host(fd.jvp(fn, tensors, checked, dirs))

@@ -92,9 +92,18 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None):
+        """The shape as a tuple, or the size of dimension ``dim`` (``torch.Tensor.size``; NumPy's ``.size``, the
+        number of elements, is :meth:`numel`)."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
 
     @property
     def device(self) -> str:
@@ -123,7 +132,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         """The truth of a one-element tensor. Raises RuntimeError for more elements, as PyTorch does."""
-        if self.size != 1:
+        if self.numel() != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape}):"
                                " use .any() or .all()")
         return bool(self.item())
@@ -135,7 +144,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.dtype.kind not in "iub" or self.size != 1:
+        if self.dtype.kind not in "iub" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -172,7 +181,7 @@ class Tensor:
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number. Raises ValueError for more elements."""
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return backend.to_device(self.data, backend.CPU).reshape(()).item()
 

@@ -14,6 +14,7 @@ from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import get_array_module
 from minivae.ops.broadcast import broadcast_to, sum_to
 from minivae.ops.tangents import total
+from minivae.ops.where import where
 
 
 def _scalar_dtype(scalar, dtype):
@@ -95,7 +96,8 @@ class Div(Function):
     """``y = a / b``; VJP ``ga = gy / b``, ``gb = -gy * a / b**2``; JVP ``dy = (da - y * db) / b``."""
 
     def forward(self, a, b):
-        y = a / b
+        with np.errstate(all="ignore"):  # x / 0 is inf or NaN without a warning, as in PyTorch
+            y = a / b
         self.save_for_backward(a, b, y)
         return y
 
@@ -111,24 +113,34 @@ class Div(Function):
 
 
 class Pow(Function):
-    """``y = a ** b``; VJP ``ga = gy * b * a**(b-1)``, ``gb = gy * y * log(a)`` (needs a > 0);
-    JVP ``dy = da * b * a**(b-1) + db * y * log(a)``."""
+    """``y = a ** b``. VJP ``ga = gy * b * a**(b-1)``, 0 where ``b == 0`` (so ``x ** 0`` has derivative 0 even at
+    x = 0, and ``d2(x ** 1)`` is 0 there, as PyTorch); ``gb = gy * y * log(a)``, 0 where ``a == 0`` and ``b >= 0``
+    (``0 ** w`` is constant there). JVP ``dy = da * (that da-factor) + db * (that db-factor)``."""
 
     def forward(self, a, b):
-        y = a ** b
+        with np.errstate(all="ignore"):
+            y = a ** b
         self.save_for_backward(a, b, y)
         return y
 
+    @staticmethod
+    def _times_da(g, a, b):
+        return where(b.data == 0, 0.0, g * b * a ** (b - 1))
+
+    @staticmethod
+    def _times_db(g, a, b, y):
+        return where((a.data == 0) & (b.data >= 0), 0.0, g * y * log(a))
+
     def backward(self, gy):
         a, b, y = self.saved_tensors
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(gy * y * log(a), b.shape) if self.needs_input_grad[1] else None
+        ga = sum_to(self._times_da(gy, a, b), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(self._times_db(gy, a, b, y), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
     def jvp(self, da, db):
         a, b, y = self.saved_tensors
-        return _full(total(None if da is None else da * b * a ** (b - 1),
-                           None if db is None else db * y * log(a)), y.shape)
+        return _full(total(None if da is None else self._times_da(da, a, b),
+                           None if db is None else self._times_db(db, a, b, y)), y.shape)
 
 
 class Neg(Function):
@@ -148,7 +160,8 @@ class Exp(Function):
     """``y = exp(x)``; VJP ``gx = gy * y``; JVP ``dy = dx * y``."""
 
     def forward(self, x):
-        y = get_array_module(x).exp(x)
+        with np.errstate(over="ignore"):
+            y = get_array_module(x).exp(x)
         self.save_for_backward(y)
         return y
 
@@ -166,7 +179,8 @@ class Log(Function):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return get_array_module(x).log(x)
+        with np.errstate(all="ignore"):  # log(0) = -inf, log(-1) = NaN without a warning, as in PyTorch
+            return get_array_module(x).log(x)
 
     def backward(self, gy):
         (x,) = self.saved_tensors
@@ -178,7 +192,11 @@ class Log(Function):
 
 
 class Cast(Function):
-    """``y = x.astype(dtype)``; VJP ``gx = gy.astype(x.dtype)``; JVP ``dy = dx.astype(dtype)``."""
+    """``y = x.astype(dtype)``; VJP ``gx = gy.astype(x.dtype)``; JVP ``dy = dx.astype(dtype)``. A cast to an
+    integer or bool dtype gives a result that does not require grad (as PyTorch)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
 
     def forward(self, x):
         self.in_dtype = x.dtype
@@ -189,6 +207,24 @@ class Cast(Function):
 
     def jvp(self, dx):
         return cast(dx, self.dtype)
+
+
+class Clone(Function):
+    """``y = a copy of x`` (own memory, C order); VJP ``gx = gy``; JVP ``dy = dx``."""
+
+    def forward(self, x):
+        return get_array_module(x).array(x, copy=True, order="C")
+
+    def backward(self, gy):
+        return gy
+
+    def jvp(self, dx):
+        return dx
+
+
+def clone(x) -> Tensor:
+    """A copy of ``x`` with its own memory, differentiable (``torch.clone``)."""
+    return Clone.apply(x)
 
 
 def add(a, b) -> Tensor:
@@ -228,4 +264,4 @@ def cast(x, dtype) -> Tensor:
     return Cast.apply(x, dtype=np.dtype(dtype))
 
 
-__all__ = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "cast", "as_tensor"]
+__all__ = ["clone", "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "cast", "as_tensor"]

@@ -75,21 +75,33 @@ class BCEWithLogitsBackward(Function):
                      None if dt is None else -(gy * dt))
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction: str = "sum") -> Tensor:
-    """Bernoulli negative log-likelihood of ``target`` under ``sigmoid(logits)``, in nats.
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",  # noqa: A002
+                                     pos_weight=None) -> Tensor:
+    """Bernoulli negative log-likelihood of ``target`` under ``sigmoid(input)``, in nats, with
+    ``torch.nn.functional.binary_cross_entropy_with_logits``'s signature and default reduction ("mean").
 
-    Stable form ``max(x, 0) - x t + log1p(exp(-|x|))`` (as ``torch.nn.functional.binary_cross_entropy_with_logits``).
+    Stable form ``max(x, 0) - x t + log1p(exp(-|x|))`` (the fused kernel); with ``pos_weight`` (the weight of the
+    positive term, broadcast along the last dim) ``(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)``;
+    ``weight`` multiplies each element's loss.
 
     Args:
-        logits, target: one shape and floating dtype.
-        reduction: "sum" (default, the VAE convention), "mean" or "none".
+        input (logits), target: one shape and floating dtype.
+        reduction: "mean" (default), "sum" (the VAE convention; the ELBO code passes it) or "none".
     Raises:
         ValueError: shape mismatch or unknown reduction. TypeError: non-floating or mixed dtypes.
     """
-    logits, target = as_tensor(logits), as_tensor(target)
+    from minivae.ops.activation import softplus
+
+    logits, target = as_tensor(input), as_tensor(target)
     check_same_shape("binary_cross_entropy_with_logits", logits=logits, target=target)
     check_floating("binary_cross_entropy_with_logits", logits=logits.data, target=target.data)
-    return _reduce(BCEWithLogits.apply(logits, target), reduction, "binary_cross_entropy_with_logits")
+    if pos_weight is None:
+        loss = BCEWithLogits.apply(logits, target)
+    else:
+        loss = (1.0 - target) * logits + (target * (as_tensor(pos_weight) - 1.0) + 1.0) * softplus(-logits)
+    if weight is not None:
+        loss = loss * as_tensor(weight)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 class SquaredError(Function):
@@ -110,12 +122,12 @@ class SquaredError(Function):
         return (x - target) * total(dx, None if dt is None else -dt) * 2.0
 
 
-def mse_loss(x, target, reduction: str = "mean") -> Tensor:
-    """Squared error ``(x - target)^2``, reduced by "mean" (default, as PyTorch), "sum" or "none".
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002 - torch's argument name
+    """Squared error ``(input - target)^2``, reduced by "mean" (default, as PyTorch), "sum" or "none".
 
     Raises ValueError on shape mismatch or unknown reduction, TypeError on non-floating dtypes.
     """
-    x, target = as_tensor(x), as_tensor(target)
+    x, target = as_tensor(input), as_tensor(target)
     check_same_shape("mse_loss", input=x, target=target)
     check_floating("mse_loss", input=x.data, target=target.data)
     return _reduce(SquaredError.apply(x, target), reduction, "mse_loss")
@@ -131,7 +143,7 @@ def gaussian_nll(x, target, sigma: float = 1.0) -> Tensor:
     d = 1
     for n in x.shape[1:]:
         d *= n
-    per_example = sum(se.reshape(x.shape[0], -1), axis=1)
+    per_example = sum(se.reshape(x.shape[0], -1), dim=1)
     return per_example * (0.5 / sigma ** 2) + 0.5 * d * math.log(2 * math.pi * sigma ** 2)
 
 

@@ -1,16 +1,76 @@
-"""Install operators and methods on :class:`Tensor` (``x + y``, ``x @ w``, ``x.relu()``, ``x[0]``, ...).
+"""Install operators and methods on :class:`Tensor` (``x + y``, ``x @ w``, ``x == y``, ``x.sum(dim=1)``, ``x[0]``,
+``x += y``, ...), with PyTorch's names and semantics.
 
 The autograd layer defines Tensor without knowing any op; this module, in the ops layer, attaches them
-(the way Chainer's ``basic_math.install_variable_arithmetics`` does).
+(the way Chainer's ``basic_math.install_variable_arithmetics`` does). :data:`METHODS` lists every method that
+is an op, for the docs and for the test that checks each public op has a PyTorch oracle case.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from minivae import backend
 from minivae.autograd.tensor import Tensor
-from minivae.ops import activation, elementwise as ew, matmul, reduction, shape
+from minivae.ops import (activation, compare, elementwise as ew, extrema, indexing, inplace,
+                         joining, matmul, reduction, shape, softmax, unary, where as where_)
 
 
 def _swap(f):
     return lambda self, other: f(other, self)
+
+
+def _to(self, *args, dtype=None, device=None, copy: bool = False):
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other)`` (PyTorch's): this tensor converted
+    (differentiably for a dtype change; a device copy is a new leaf keeping ``requires_grad``); self when
+    nothing changes and ``copy`` is False. Raises ValueError / TypeError for an unknown device or dtype."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, str) and a in backend.DEVICES:
+            device = a
+        else:
+            dtype = a
+    out = self
+    if device is not None and backend.check_device_name(device) != self.device:
+        out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+    if dtype is not None and np.dtype(dtype) != out.dtype:
+        out = ew.cast(out, np.dtype(dtype))
+    return ew.clone(out) if copy and out is self else out
+
+
+def _bool_reduce(name):
+    def f(self, dim=None, keepdim=False):
+        xp = backend.get_array_module(self.data)
+        axis = None if dim is None else tuple(np.atleast_1d(dim).tolist())
+        return Tensor._make(xp.asarray(getattr(xp, name)(self.data, axis=axis, keepdims=keepdim)))
+    f.__doc__ = f"``{name}`` of the elements (over ``dim``), a bool tensor (``torch.{name}``); not differentiable."
+    return f
+
+
+#: Tensor methods that are ops (name -> function taking the tensor first).
+METHODS = {
+    "add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "pow": ew.pow, "neg": ew.neg, "exp": ew.exp,
+    "log": ew.log, "clone": ew.clone, "matmul": matmul.matmul,
+    "abs": unary.abs, "sqrt": unary.sqrt, "rsqrt": unary.rsqrt, "reciprocal": unary.reciprocal,
+    "log1p": unary.log1p, "expm1": unary.expm1, "sin": unary.sin, "cos": unary.cos, "erf": unary.erf,
+    "relu": activation.relu, "sigmoid": activation.sigmoid, "tanh": activation.tanh, "softplus": activation.softplus,
+    "eq": compare.eq, "ne": compare.ne, "lt": compare.lt, "le": compare.le, "gt": compare.gt, "ge": compare.ge,
+    "maximum": compare.maximum, "minimum": compare.minimum, "clamp": compare.clamp, "clip": compare.clamp,
+    "sum": reduction.sum, "mean": reduction.mean, "var": reduction.var, "std": reduction.std,
+    "prod": reduction.prod, "norm": reduction.norm,
+    "max": extrema.max, "min": extrema.min, "amax": extrema.amax, "amin": extrema.amin, "argmax": extrema.argmax,
+    "argmin": extrema.argmin, "gather": extrema.gather,
+    "logsumexp": softmax.logsumexp, "softmax": softmax.softmax, "log_softmax": softmax.log_softmax,
+    "reshape": shape.reshape, "view": shape.view, "permute": shape.permute, "transpose": shape.transpose,
+    "t": shape.t, "unsqueeze": shape.unsqueeze, "squeeze": shape.squeeze, "flatten": shape.flatten,
+    "unflatten": shape.unflatten, "expand": shape.expand, "repeat": joining.repeat, "split": joining.split,
+    "chunk": joining.chunk,
+    "where": lambda self, condition, other: where_.where(condition, self, other),
+    "expand_as": lambda self, other: shape.expand(self, other.shape),
+    "view_as": lambda self, other: shape.view(self, other.shape),
+    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
+    "type_as": lambda self, other: _to(self, other.dtype),
+}
 
 
 def install() -> None:
@@ -20,16 +80,25 @@ def install() -> None:
     T.__mul__, T.__rmul__ = ew.mul, _swap(ew.mul)
     T.__truediv__, T.__rtruediv__ = ew.div, _swap(ew.div)
     T.__pow__, T.__rpow__ = ew.pow, _swap(ew.pow)
-    T.__neg__ = ew.neg
+    T.__neg__, T.__abs__ = ew.neg, unary.abs
+    T.__pos__ = lambda self: self
     T.__matmul__, T.__rmatmul__ = matmul.matmul, _swap(matmul.matmul)
-    T.__getitem__ = shape.getitem
-    T.exp, T.log = ew.exp, ew.log
-    T.relu, T.sigmoid, T.tanh, T.softplus = activation.relu, activation.sigmoid, activation.tanh, activation.softplus
-    T.sum, T.mean = reduction.sum, reduction.mean
-    T.reshape, T.transpose = shape.reshape, shape.transpose
-    T.split = shape.split
-    T.T = property(lambda self: shape.transpose(self))
-    T._concatenate = staticmethod(shape.concatenate)  # for autograd.functional, which can't import ops
-    T.astype = ew.cast
-    T.float = lambda self: ew.cast(self, "float32")
-    T.double = lambda self: ew.cast(self, "float64")
+    T.__eq__, T.__ne__ = compare.eq, compare.ne
+    T.__lt__, T.__le__, T.__gt__, T.__ge__ = compare.lt, compare.le, compare.gt, compare.ge
+    T.__getitem__ = indexing.getitem
+    for name, f in METHODS.items():
+        setattr(T, name, f)
+    T.T = property(shape.reverse_dims, doc="Every dimension reversed (``torch.Tensor.T``).")
+    T.mT = property(shape.swap_last, doc="The last two dimensions swapped (``torch.Tensor.mT``).")
+    T.to = _to
+    T.any, T.all = _bool_reduce("any"), _bool_reduce("all")
+    T.contiguous = lambda self: self if self.data.flags.c_contiguous else ew.clone(self)
+    T.astype = ew.cast  # NumPy's name, kept as an alias of .to(dtype)
+    T.float = lambda self: _to(self, np.float32)
+    T.double = lambda self: _to(self, np.float64)
+    T.long = lambda self: _to(self, np.int64)
+    T.int = lambda self: _to(self, np.int32)
+    T.bool = lambda self: _to(self, np.bool_)
+    T.cpu = lambda self: _to(self, backend.CPU)
+    T._concatenate = staticmethod(joining.cat)  # for autograd.functional, which can't import ops
+    inplace.install(T)

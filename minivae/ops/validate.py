@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 
 
 def _is_int(v) -> bool:
@@ -49,3 +50,41 @@ def check_same_shape(op: str, **arrays) -> None:
     shapes = {k: tuple(v.shape) for k, v in arrays.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"{op}: shapes must match, got " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+
+
+def normalize_dim(dim, ndim: int, op: str) -> int:
+    """``dim`` (an int, NumPy ints included; negative counts from the end) as an index in ``[0, ndim)``.
+
+    A 0-d tensor accepts dims 0 and -1, as PyTorch. Raises IndexError naming ``op``, ``dim`` and ``ndim``, and
+    TypeError for a dim that is not an integer.
+    """
+    try:
+        d = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}") from None
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions "
+                         f"(expected a dim in [{-n}, {n - 1}])")
+    return d % n
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple:
+    """``dim`` (None for every dim, an int or a sequence of ints) as a sorted tuple of distinct indices; () for
+    a 0-d tensor. Raises IndexError / TypeError as :func:`normalize_dim`, ValueError for a repeated dim."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
+    out = [normalize_dim(d, ndim, op) for d in dims]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim!r} names a dimension twice")
+    return () if ndim == 0 else tuple(sorted(out))
+
+
+def pick(op: str, dim, axis, name: str = "dim"):
+    """PyTorch's ``dim`` keyword, with NumPy's ``axis`` accepted as an alias (not both)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: got both {name}= and its NumPy alias; pass one")
+        return axis
+    return dim

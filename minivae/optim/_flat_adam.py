@@ -28,7 +28,7 @@ class FlatAdam:
     def __init__(self, params, states, xp):
         self.xp = xp
         self.dtype = np.dtype(params[0].dtype)
-        sizes = [int(p.size) for p in params]
+        sizes = [p.numel() for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total = int(self.offsets[-1])
         self.param = xp.empty(total, dtype=self.dtype)
