@@ -140,6 +140,8 @@ def flatten(out) -> list:
 def _make_inputs(L, case: Case, dtype: str, layouts, grad: bool):
     args, diff = [], []
     for i, a in enumerate(case.args):
+        if isinstance(a, np.generic):  # a NumPy scalar from arithmetic on 0-d arrays is a 0-d tensor
+            a = np.asarray(a)
         if isinstance(a, np.ndarray):
             if a.dtype.kind == "f":
                 a = with_layout(a.astype(dtype), layouts[i % len(layouts)])

@@ -62,7 +62,7 @@ def functional(name):
 UNARY = [
     ("abs", "away0"), ("neg", "real"), ("sqrt", "positive"), ("rsqrt", "positive"), ("reciprocal", "away0"),
     ("exp", "real"), ("log", "positive"), ("log1p", "positive"), ("expm1", "real"), ("sin", "real"),
-    ("cos", "real"), ("tanh", "real"), ("sigmoid", "wide"), ("relu", "away0"),
+    ("cos", "real"), ("tanh", "real"), ("sigmoid", "wide"), ("relu", "away0"), ("erf", "real"), ("clone", "real"),
 ]
 
 
@@ -91,7 +91,7 @@ ACTIVATIONS = [
     Row("Tensor.clamp", lambda L, x, **k: x.clamp(**k),
         unary_kw(st.sampled_from([{"min": -0.5}, {"max": 0.3}, {"min": -0.7, "max": 0.6}])),
         covers=("Tensor.clamp",)),
-    Row("F.clamp", lambda L, x, **k: L.T.clamp(x, **k),
+    Row("mv.clamp", lambda L, x, **k: L.T.clamp(x, **k),
         unary_kw(st.sampled_from([{"min": -0.5}, {"max": 0.3}, {"min": -0.7, "max": 0.6}])),
         covers=("mv.clamp",)),
 ]

@@ -35,7 +35,10 @@ EDGES = [
     edge("maximum_ties", lambda L, a, b: L.T.maximum(a, b), [1.0, 2.0, 3.0], [1.0, 0.0, 3.0], diff=(0, 1)),
     edge("norm_at_0", lambda L, x: x.norm(), [0.0, 0.0, 0.0]),
     # pow at a zero base, zero and unit exponents
-    edge("pow_zero_base_in_w", lambda L, b, w: b ** w, [0.0, 0.0, 1.0], [2.0, 0.5, 1.0], diff=(1,)),
+    # second order in w at a zero base: PyTorch NaN (log(0)^2 * 0), minivae 0, the derivative of the constant
+    # w -> 0 ** w = 0: a divergence kept on purpose (see oracle-findings.md), so those modes are left out
+    edge("pow_zero_base_in_w", lambda L, b, w: b ** w, [0.0, 0.0, 1.0], [2.0, 0.5, 1.0], diff=(1,),
+         modes=("forward", "vjp", "jvp", "fwd_over_rev")),
     edge("pow_x_to_0", lambda L, x: x ** 0, [0.0, 1.0, -2.0]),
     edge("pow_x_to_1", lambda L, x: x ** 1, [0.0, 1.0, -2.0]),
     edge("pow_x_to_2_at_0", lambda L, x: x ** 2, [0.0, -0.0]),

@@ -69,8 +69,8 @@ def _reshape_case(draw):
 
 
 @st.composite
-def _perm_case(draw):
-    shape = draw(shapes(0, 4, 0, 3))
+def _perm_case(draw, min_dims=1):  # PyTorch's x.permute() takes no empty permutation
+    shape = draw(shapes(min_dims, 4, 0, 3))
     perm = draw(st.permutations(range(len(shape))))
     perm = tuple(p - len(shape) if draw(st.booleans()) else p for p in perm)
     return Case((values(draw, shape), perm), {})
@@ -129,7 +129,7 @@ def _unflatten_case(draw):
 def _expand_case(draw):
     shape = draw(shapes(0, 3, 1, 3))
     sizes = [draw(st.sampled_from([-1, 3])) if n == 1 else draw(st.sampled_from([-1, n])) for n in shape]
-    lead = draw(st.lists(st.integers(0, 2), max_size=2))
+    lead = draw(st.lists(st.integers(0, 2), min_size=0 if shape else 1, max_size=2))  # x.expand() needs a size
     return Case((values(draw, shape), tuple(lead + sizes)), {})
 
 
@@ -171,9 +171,9 @@ SHAPES = [
     Row("Tensor.permute", lambda L, x, p: x.permute(*p), _perm_case(), covers=("Tensor.permute",)),
     Row("Tensor.transpose", lambda L, x, a, b: x.transpose(a, b), _two_dims(), covers=("Tensor.transpose",)),
     Row("F.transpose", lambda L, x, a, b: L.F.transpose(x, a, b), _two_dims(), covers=("F.transpose",)),
-    Row("Tensor.t", lambda L, x: x.t(), _perm_case().filter(lambda c: c.args[0].ndim <= 2)
+    Row("Tensor.t", lambda L, x: x.t(), _perm_case(0).filter(lambda c: c.args[0].ndim <= 2)
         .map(lambda c: Case(c.args[:1], {})), covers=("Tensor.t",)),
-    Row("Tensor.T", lambda L, x: x.T, _perm_case().filter(lambda c: c.args[0].ndim <= 2)
+    Row("Tensor.T", lambda L, x: x.T, _perm_case(0).filter(lambda c: c.args[0].ndim <= 2)
         .map(lambda c: Case(c.args[:1], {})), covers=("Tensor.T",)),
     Row("Tensor.mT", lambda L, x: x.mT, _perm_case().filter(lambda c: c.args[0].ndim >= 2)
         .map(lambda c: Case(c.args[:1], {})), covers=("Tensor.mT",)),

@@ -29,7 +29,6 @@ NOT_OPS = {
     "size": "shape query", "dim": "shape query", "numel": "shape query", "nelement": "shape query",
     "element_size": "storage query", "stride": "storage query", "is_contiguous": "storage query",
     "contiguous": "returns a contiguous copy or self: identity on values",
-    "clone": "a copy: identity on values (used by other rows)",
     "data_ptr": "storage query", "untyped_storage": "storage query",
     "type": "dtype query/cast",
     "is_floating_point": "dtype query",

@@ -94,5 +94,5 @@ def test_pytorch_state_dict_loads_into_minivae_and_computes_the_same():
         ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
         shape = (2, args[0]) if name == "Linear" else (1, args[0], 5, 6)
         x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
-        np.testing.assert_allclose(ours(mv.Tensor(x)).numpy(), theirs(torch.from_numpy(x)).detach().numpy(),
+        np.testing.assert_allclose(ours(mv.Tensor(x)).detach().numpy(), theirs(torch.from_numpy(x)).detach().numpy(),
                                    rtol=1e-4, atol=1e-5, err_msg=name)

@@ -18,10 +18,15 @@ import oracle_rows
 import oracle_rows_edges
 import oracle_rows_nn
 import oracle_rows_shape
+import oracle_rows_twins
 from oracle_harness import check
 from oracle_inputs import seeds
+from oracle_xfails import XFAILS
 
 ROWS = oracle_rows.rows() + oracle_rows_shape.rows() + oracle_rows_nn.rows() + oracle_rows_edges.rows()
+ROWS += oracle_rows_twins.rows(ROWS)
+for _row in ROWS:
+    _row.xfail.update(XFAILS.get(_row.name, {}))
 # shrinking a failure costs time on every run of a strict xfail: ORACLE_SHRINK=1 shrinks (to write a finding)
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if os.environ.get("ORACLE_SHRINK") else ())
 EXAMPLES = {"forward": 8, "vjp": 5, "double_backward": 3, "jvp": 4, "fwd_over_rev": 3, "rev_over_fwd": 3}
@@ -56,6 +61,7 @@ def test_op_against_pytorch(row, mode, dtype):
     examples()
 
 
-def test_row_names_are_unique():
+def test_row_names_are_unique_and_every_xfail_names_a_row():
     names = [r.name for r in ROWS]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert not set(XFAILS) - set(names), f"xfails of rows that do not exist: {sorted(set(XFAILS) - set(names))}"

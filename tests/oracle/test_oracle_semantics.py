@@ -123,7 +123,7 @@ def test_non_scalar_backward_needs_a_gradient():
     lambda L: L.T.zeros_like(L.T.zeros(2), requires_grad=True).requires_grad,
     lambda L: L.T.tensor([1.0, 2.0], requires_grad=True).requires_grad,
     lambda L: L.T.zeros(2, 3).shape, lambda L: L.T.randn(2, 3).shape, lambda L: L.T.rand(0).shape,
-], ids=lambda f: "")
+], ids=[f"factory{i}" for i in range(21)])
 def test_factories_dtypes_and_flags(call):
     same(call)
 
@@ -155,6 +155,6 @@ def test_random_factories_follow_manual_seed_and_their_ranges():
     lambda L: L.T.zeros(2, 3)[2],
     lambda L: L.T.zeros(2, 3).max(dim=0).values.shape,
     lambda L: tuple(L.T.zeros(2, 3).split(2, dim=1)[1].shape),
-], ids=lambda f: "")
+], ids=[f"call{i}" for i in range(11)])
 def test_errors_and_results_where_pytorch_has_them(call):
     same(call)
