@@ -51,6 +51,7 @@ import numpy as np
 
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
+from minivae.opcheck_api_cases import add_cases as add_api_cases
 
 # the modules, not the functions of the same names that minivae.autograd re-exports
 _gc = importlib.import_module("minivae.autograd.gradcheck")
@@ -348,6 +349,7 @@ def _catalogue() -> tuple[OpCase, ...]:
         lambda r: [r.standard_normal((3, 2)), 0.5 * r.standard_normal((3, 2)), _fixed(r.standard_normal((3, 2)))])
     add("reparameterize_kl", "eps checked", F.reparameterize_kl,
         lambda r: [r.standard_normal((2, 3)), 0.5 * r.standard_normal((2, 3)), r.standard_normal((2, 3))])
+    add_api_cases(add, _normal, _away_from_zero, _positive, _fixed)
     return tuple(c)
 
 
