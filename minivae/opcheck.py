@@ -51,6 +51,7 @@ import numpy as np
 
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
+from minivae.opcheck_api_cases import add_cases as add_api_cases
 
 # the modules, not the functions of the same names that minivae.autograd re-exports
 _gc = importlib.import_module("minivae.autograd.gradcheck")
@@ -300,8 +301,9 @@ def _catalogue() -> tuple[OpCase, ...]:
     add("mean", "axis=-1, keepdims", lambda x: F.mean(x, axis=-1, keepdims=True), _normal(2, 3, 4))
     # shapes
     add("reshape", "-> 6x4", lambda x: F.reshape(x, (6, 4)), _normal(2, 3, 4))
-    add("transpose", "axes=(2, 0, 1)", lambda x: F.transpose(x, (2, 0, 1)), _normal(2, 3, 4))
-    add("transpose", "reversed", F.transpose, _normal(3, 4))
+    add("permute", "dims=(2, 0, 1)", lambda x: F.permute(x, (2, 0, 1)), _normal(2, 3, 4))
+    add("transpose", "dims 0, 2", lambda x: F.transpose(x, 0, 2), _normal(2, 3, 4))
+    add("t", "matrix", F.t, _normal(3, 4))
     add("broadcast_to", "3x1 -> 2x3x4", lambda x: F.broadcast_to(x, (2, 3, 4)), _normal(3, 1))
     add("concatenate", "axis=1", lambda a, b: F.concatenate([a, b], axis=1),
         lambda r: [r.standard_normal((2, 3)), r.standard_normal((2, 2))])
@@ -347,6 +349,7 @@ def _catalogue() -> tuple[OpCase, ...]:
         lambda r: [r.standard_normal((3, 2)), 0.5 * r.standard_normal((3, 2)), _fixed(r.standard_normal((3, 2)))])
     add("reparameterize_kl", "eps checked", F.reparameterize_kl,
         lambda r: [r.standard_normal((2, 3)), 0.5 * r.standard_normal((2, 3)), r.standard_normal((2, 3))])
+    add_api_cases(add, _normal, _away_from_zero, _positive, _fixed)
     return tuple(c)
 
 

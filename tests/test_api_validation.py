@@ -36,7 +36,7 @@ def test_backward_seed_of_the_wrong_shape_is_not_broadcast(make_grad, out_shape,
     y = x * 2.0
     with pytest.raises(ValueError) as info:
         y.backward(make_grad(grad_shape))
-    assert str(info.value) == f"backward(grad): grad has shape {grad_shape}, expected {out_shape}"
+    assert str(info.value) == f"backward(gradient): gradient has shape {grad_shape}, expected {out_shape}"
     assert x.grad is None
     y.backward(np.ones(out_shape))  # the graph was not consumed by the failed call
     np.testing.assert_array_equal(x.grad.detach().numpy(), np.full(out_shape, 2.0))
@@ -44,7 +44,7 @@ def test_backward_seed_of_the_wrong_shape_is_not_broadcast(make_grad, out_shape,
 
 def test_backward_seed_of_the_wrong_shape_on_a_leaf():
     x = leaf((2, 2))
-    with pytest.raises(ValueError, match=r"^backward\(grad\): grad has shape \(4,\), expected \(2, 2\)$"):
+    with pytest.raises(ValueError, match=r"^backward\(gradient\): gradient has shape \(4,\), expected \(2, 2\)$"):
         x.backward(np.ones(4))
     assert x.grad is None
 

@@ -89,7 +89,7 @@ def test_second_backward_through_conv_weights_matches_finite_differences():
     p = penalty(w)
     (gw,) = grad(p, w)
     h, numeric = 1e-6, np.zeros(w.shape)
-    for i in range(w.size):
+    for i in range(w.numel()):
         wp, wm = w.data.copy(), w.data.copy()
         wp.flat[i] += h
         wm.flat[i] -= h

@@ -171,7 +171,7 @@ def test_retain_graph_allows_a_second_backward():
 
 def test_backward_grad_of_wrong_shape():
     x = t((2, 3), requires_grad=True)
-    with pytest.raises(ValueError, match=r"grad has shape \(3, 2\), expected \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"gradient has shape \(3, 2\), expected \(2, 3\)"):
         (x * 2.0).backward(np.ones((3, 2)))
 
 

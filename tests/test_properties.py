@@ -156,19 +156,19 @@ def test_transpose_round_trip_and_gradient(case, seed):
     x_np = rng.standard_normal(shape)
     w = rng.standard_normal(x_np.transpose(perm).shape)
     x = leaf(x_np)
-    y = F.transpose(x, perm)
+    y = F.permute(x, perm)
     np.testing.assert_array_equal(y.detach().numpy(), x_np.transpose(perm))
     (y * mv.Tensor(w)).sum().backward()  # transpose^T(w) is w transposed by the inverse permutation
     np.testing.assert_array_equal(x.grad.detach().numpy(), w.transpose(inverse))
     x2 = leaf(x_np)
-    back = F.transpose(F.transpose(x2, perm), inverse)
+    back = F.permute(F.permute(x2, perm), inverse)
     np.testing.assert_array_equal(back.detach().numpy(), x_np)
     w2 = rng.standard_normal(shape)
     (back * mv.Tensor(w2)).sum().backward()
     np.testing.assert_array_equal(x2.grad.detach().numpy(), w2)
     # negative axes mean the same permutation
     x3 = leaf(x_np)
-    y3 = F.transpose(x3, tuple(p - len(perm) for p in perm))
+    y3 = F.permute(x3, tuple(p - len(perm) for p in perm))
     np.testing.assert_array_equal(y3.detach().numpy(), x_np.transpose(perm))
 
 
@@ -278,7 +278,7 @@ CASES = {
     "getitem": (lambda r, d: [_rand(r, (5, 3), d), np.array([4, 0, 4, 2])], lambda t: F.getitem(t[0], t[1])),
     "reshape": (lambda r, d: [_rand(r, (3, 4), d)], lambda t: F.reshape(t[0], (2, 6))),
     "split": (lambda r, d: [_rand(r, (5, 3), d)], lambda t: F.split(t[0], [2, 3], axis=0)),
-    "transpose": (lambda r, d: [_rand(r, (2, 3, 4), d)], lambda t: F.transpose(t[0], (2, 0, 1))),
+    "transpose": (lambda r, d: [_rand(r, (2, 3, 4), d)], lambda t: F.permute(t[0], (2, 0, 1))),
     "kl_normal": (lambda r, d: [_rand(r, (3, 2), d), _rand(r, (3, 2), d)], lambda t: F.kl_normal(t[0], t[1])),
     "reparameterize_kl": (lambda r, d: [_rand(r, (3, 2), d), _rand(r, (3, 2), d), _rand(r, (3, 2), d)],
                           lambda t: F.reparameterize_kl(t[0], t[1], t[2])),

@@ -165,12 +165,12 @@ def test_reductions_of_a_0d_tensor():
             assert y.shape == () and y.item() == 3.0
     F.sum(s, axis=0).backward()
     assert s.grad.item() == 1.0
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(IndexError, match="out of range"):
         F.sum(s, axis=1)
 
 
 def test_sum_bad_axis():
-    with pytest.raises(ValueError, match="axis 2 is out of range"):
+    with pytest.raises(IndexError, match="sum: dim 2 is out of range for a tensor with 2 dimensions"):
         F.sum(leaf(np.ones((2, 3))), axis=2)
 
 
@@ -191,7 +191,7 @@ def test_reshape_and_transpose(rng):
 def test_transpose_permutation_and_T(rng):
     x_np = rng.standard_normal((2, 3, 4))
     x = leaf(x_np)
-    y = F.transpose(x, (2, 0, 1))
+    y = F.permute(x, (2, 0, 1))
     np.testing.assert_array_equal(y.detach().numpy(), x_np.transpose(2, 0, 1))
     g = rng.standard_normal(y.shape)
     y.backward(g)
@@ -199,7 +199,7 @@ def test_transpose_permutation_and_T(rng):
     m = leaf(np.arange(6.0).reshape(2, 3))
     assert m.T.shape == (3, 2)
     with pytest.raises(ValueError, match="not a permutation"):
-        F.transpose(x, (0, 0, 1))
+        F.permute(x, (0, 0, 1))
 
 
 def test_concatenate(rng):
@@ -405,7 +405,7 @@ def test_numpy_item_device_and_attributes():
     assert isinstance(x.detach().numpy(), np.ndarray)
     np.testing.assert_array_equal(x.detach().numpy(), np.arange(6).reshape(2, 3))
     assert x.device == "cpu"
-    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.shape == (2, 3) and x.ndim == 2 and x.numel() == 6 and x.size() == (2, 3) and len(x) == 2
     assert x.dtype == np.float32
     assert x.sum().item() == 15.0
     assert isinstance(x.sum().item(), float)

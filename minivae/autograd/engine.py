@@ -47,7 +47,8 @@ def _seeds(outputs, grad_outputs, caller: str) -> list:
             if not isinstance(g, Tensor):
                 g = Tensor._make(_as_array(g))
             if g.shape != out.shape:
-                raise ValueError(f"{caller}: grad for output {k} has shape {g.shape}, expected {out.shape}")
+                what = "backward(gradient): gradient" if caller == "backward" else f"{caller}: grad for output {k}"
+                raise ValueError(f"{what} has shape {g.shape}, expected {out.shape}")
             if g.dtype != out.dtype:
                 g = g.astype(out.dtype)
         seeds.append(g)

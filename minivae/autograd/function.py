@@ -185,6 +185,7 @@ class Function:
         results = tuple([Tensor._make(y, record and y.dtype.kind == "f") for y in raw])
         if cls.is_view and get_array_module(arrays[0]).may_share_memory(results[0].data, arrays[0]):
             results[0]._version_counter = tensors[0]._version_counter
+            results[0]._base = tensors[0] if tensors[0]._base is None else tensors[0]._base
         dual = forward_ad.is_active() and any([t._fw_tangent is not None for t in tensors])
         if record or dual:  # (otherwise fn is dropped here, with what it saved)
             fn.inputs = tensors

@@ -57,6 +57,7 @@ class Tensor:
     _hooks: tuple | list = ()
     _retain_grad = False
     _fw_tangent = None  # (level, tangent Tensor) inside ``forward_ad.dual_level``
+    _base = None  # the tensor whose memory this one views (set by view ops, as PyTorch's ``._base``)
 
     @classmethod
     def _make(cls, data, requires_grad: bool = False) -> Tensor:

@@ -26,6 +26,9 @@ class SumTo(Function):
     """``y = sum_to(x, shape)``: sum over broadcast axes. VJP ``gx = broadcast_to(gy, x.shape)``; JVP
     ``dy = sum_to(dx, shape)``."""
 
+    def __init__(self, shape: tuple):
+        self.shape = shape
+
     def forward(self, x):
         self.in_shape = x.shape
         return sum_to_array(x, self.shape)
@@ -39,6 +42,9 @@ class SumTo(Function):
 
 class BroadcastTo(Function):
     """``y = broadcast_to(x, shape)`` (a copy); VJP ``gx = sum_to(gy, x.shape)``; JVP ``dy = broadcast_to(dx)``."""
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -59,5 +65,13 @@ def sum_to(x: Tensor, shape) -> Tensor:
 
 
 def broadcast_to(x, shape) -> Tensor:
-    """``x`` broadcast (NumPy rules) to ``shape``, as ``torch.broadcast_to``; a Tensor that owns its data."""
-    return BroadcastTo.apply(x, shape=tuple(shape))
+    """``x`` broadcast (NumPy rules) to ``shape``, as ``torch.broadcast_to``; a Tensor that owns its data.
+
+    Raises RuntimeError when the shapes do not broadcast."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    shape = tuple(int(n) for n in shape)
+    try:
+        get_array_module(x.data).broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise RuntimeError(f"broadcast_to: shape {x.shape} can't be broadcast to {shape}") from None
+    return BroadcastTo.apply(x, shape=shape)

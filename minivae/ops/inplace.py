@@ -25,7 +25,7 @@ def apply_(t: Tensor, op, *args, name: str) -> Tensor:
     Raises:
         RuntimeError: ``t`` is a leaf that requires grad and grad mode is on; the result's shape or dtype can't
             be written into ``t`` (PyTorch's "output with shape ... doesn't match the broadcast shape"); ``t`` is
-            a view of another tensor while the graph is recorded.
+            a view of a tensor in a graph while the graph is recorded (PyTorch supports this; minivae refuses).
     """
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -37,6 +37,10 @@ def apply_(t: Tensor, op, *args, name: str) -> Tensor:
         if isinstance(a, Tensor):
             check_same_device(t.data, a.data, op=name)
     record = recording and (t.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+    if record and t._base is not None and (t._base.requires_grad or t.requires_grad):
+        raise RuntimeError(f"{name}: in-place change of a view of a tensor that is part of a graph: minivae does not "
+                           "rebase the viewed tensor's history as PyTorch does; use an out-of-place op or .clone() "
+                           "the view first")
     if not record:
         with grad_mode.no_grad():
             result = op(t, *args)
@@ -83,24 +87,42 @@ def install(T) -> None:
     from minivae.ops import compare, elementwise as ew
     from minivae.ops.indexing import index_put
 
-    T.add_ = lambda self, other, alpha=1: apply_(self, lambda a, b: ew.add(a, b if alpha == 1 else b * alpha),
-                                                 other, name="add_")
-    T.sub_ = lambda self, other, alpha=1: apply_(self, lambda a, b: ew.sub(a, b if alpha == 1 else b * alpha),
-                                                 other, name="sub_")
-    T.mul_ = lambda self, other: apply_(self, ew.mul, other, name="mul_")
-    T.div_ = lambda self, other: apply_(self, ew.div, other, name="div_")
-    T.clamp_ = lambda self, min=None, max=None: apply_(self, lambda a: compare.clamp(a, min, max), name="clamp_")
-    T.copy_ = lambda self, src: apply_(self, lambda a, s: s * 1 if s.dtype == a.dtype else ew.cast(s, a.dtype),
-                                       as_tensor(src), name="copy_")
-    T.fill_ = lambda self, value: apply_(self, lambda a: _fill(a, value), name="fill_")
-    T.zero_ = lambda self: apply_(self, lambda a: _fill(a, 0), name="zero_")
+    def add_(self, other, alpha=1):
+        return apply_(self, lambda a, b: ew.add(a, b if alpha == 1 else b * alpha), other, name="add_")
+
+    def sub_(self, other, alpha=1):
+        return apply_(self, lambda a, b: ew.sub(a, b if alpha == 1 else b * alpha), other, name="sub_")
+
+    def mul_(self, other):
+        return apply_(self, ew.mul, other, name="mul_")
+
+    def div_(self, other):
+        return apply_(self, ew.div, other, name="div_")
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - torch's argument names
+        return apply_(self, lambda a: compare.clamp(a, min, max), name="clamp_")
+
+    def copy_(self, src):
+        return apply_(self, lambda a, s: ew.clone(s) if s.dtype == a.dtype else ew.cast(s, a.dtype), as_tensor(src),
+                      name="copy_")
+
+    def fill_(self, value):
+        return apply_(self, lambda a: _fill(a, value), name="fill_")
+
+    def zero_(self):
+        return apply_(self, lambda a: _fill(a, 0), name="zero_")
+
+    for f in (add_, sub_, mul_, div_, clamp_, copy_, fill_, zero_):
+        f.__doc__ = (f"In-place ``{f.__name__}`` (PyTorch's): changes this tensor's data, bumps its version counter, "
+                     "returns self. Raises RuntimeError on a leaf that requires grad outside ``no_grad``.")
+        setattr(T, f.__name__, f)
     T.__iadd__ = lambda self, other: apply_(self, ew.add, other, name="add_ (+=)")
     T.__isub__ = lambda self, other: apply_(self, ew.sub, other, name="sub_ (-=)")
     T.__imul__ = lambda self, other: apply_(self, ew.mul, other, name="mul_ (*=)")
     T.__itruediv__ = lambda self, other: apply_(self, ew.div, other, name="div_ (/=)")
-    T.__setitem__ = lambda self, index, value: apply_(self, lambda a, v: index_put(a, index, v), value,
-                                                      name="__setitem__") and None
-    for attr in ("add_", "sub_", "mul_", "div_", "clamp_", "copy_", "fill_", "zero_"):
-        getattr(T, attr).__doc__ = (f"In-place ``{attr}`` (PyTorch's): changes this tensor's data, bumps its version "
-                                    "counter, returns self. Raises RuntimeError on a leaf that requires grad "
-                                    "outside ``no_grad``.")
+
+    def setitem(self, index, value):
+        """``x[index] = value`` in place (the rules above; differentiable in ``x`` and ``value`` when recorded)."""
+        apply_(self, lambda a, v: index_put(a, index, v), value, name="__setitem__")
+
+    T.__setitem__ = setitem

@@ -19,6 +19,13 @@ def _swap(f):
     return lambda self, other: f(other, self)
 
 
+def _is_dtype_name(name: str) -> bool:
+    try:
+        return bool(name) and np.dtype(name) is not None
+    except TypeError:
+        return False
+
+
 def _to(self, *args, dtype=None, device=None, copy: bool = False):
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other)`` (PyTorch's): this tensor converted
     (differentiably for a dtype change; a device copy is a new leaf keeping ``requires_grad``); self when
@@ -26,8 +33,8 @@ def _to(self, *args, dtype=None, device=None, copy: bool = False):
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
-        elif isinstance(a, str) and a in backend.DEVICES:
-            device = a
+        elif isinstance(a, str) and (a in backend.DEVICES or not _is_dtype_name(a)):
+            device = a  # an unknown name is reported as an unknown device below
         else:
             dtype = a
     out = self
@@ -45,6 +52,54 @@ def _bool_reduce(name):
         return Tensor._make(xp.asarray(getattr(xp, name)(self.data, axis=axis, keepdims=keepdim)))
     f.__doc__ = f"``{name}`` of the elements (over ``dim``), a bool tensor (``torch.{name}``); not differentiable."
     return f
+
+
+def _where(self, condition, other):
+    """``where(condition, self, other)`` (``torch.Tensor.where``)."""
+    return where_.where(condition, self, other)
+
+
+def _expand_as(self, other):
+    """``self.expand(other.size())``."""
+    return shape.expand(self, other.shape)
+
+
+def _view_as(self, other):
+    """``self.view(other.size())``."""
+    return shape.view(self, other.shape)
+
+
+def _reshape_as(self, other):
+    """``self.reshape(other.size())``."""
+    return shape.reshape(self, other.shape)
+
+
+def _type_as(self, other):
+    """``self.to(other.dtype)``."""
+    return _to(self, other.dtype)
+
+
+def _converter(dtype, name):
+    def f(self):
+        return _to(self, dtype)
+    f.__doc__ = f"``self.to({name})`` (differentiable for a floating dtype)."
+    f.__name__ = name
+    return f
+
+
+def _contiguous(self):
+    """Self if its data is C-contiguous, else a contiguous copy (``torch.Tensor.contiguous``)."""
+    return self if self.data.flags.c_contiguous else ew.clone(self)
+
+
+def _cpu(self):
+    """This tensor on the CPU (``self.to("cpu")``)."""
+    return _to(self, backend.CPU)
+
+
+def _pos(self):
+    """``+x``: self."""
+    return self
 
 
 #: Tensor methods that are ops (name -> function taking the tensor first).
@@ -65,11 +120,7 @@ METHODS = {
     "t": shape.t, "unsqueeze": shape.unsqueeze, "squeeze": shape.squeeze, "flatten": shape.flatten,
     "unflatten": shape.unflatten, "expand": shape.expand, "repeat": joining.repeat, "split": joining.split,
     "chunk": joining.chunk,
-    "where": lambda self, condition, other: where_.where(condition, self, other),
-    "expand_as": lambda self, other: shape.expand(self, other.shape),
-    "view_as": lambda self, other: shape.view(self, other.shape),
-    "reshape_as": lambda self, other: shape.reshape(self, other.shape),
-    "type_as": lambda self, other: _to(self, other.dtype),
+    "where": _where, "expand_as": _expand_as, "view_as": _view_as, "reshape_as": _reshape_as, "type_as": _type_as,
 }
 
 
@@ -81,7 +132,7 @@ def install() -> None:
     T.__truediv__, T.__rtruediv__ = ew.div, _swap(ew.div)
     T.__pow__, T.__rpow__ = ew.pow, _swap(ew.pow)
     T.__neg__, T.__abs__ = ew.neg, unary.abs
-    T.__pos__ = lambda self: self
+    T.__pos__ = _pos
     T.__matmul__, T.__rmatmul__ = matmul.matmul, _swap(matmul.matmul)
     T.__eq__, T.__ne__ = compare.eq, compare.ne
     T.__lt__, T.__le__, T.__gt__, T.__ge__ = compare.lt, compare.le, compare.gt, compare.ge
@@ -92,13 +143,10 @@ def install() -> None:
     T.mT = property(shape.swap_last, doc="The last two dimensions swapped (``torch.Tensor.mT``).")
     T.to = _to
     T.any, T.all = _bool_reduce("any"), _bool_reduce("all")
-    T.contiguous = lambda self: self if self.data.flags.c_contiguous else ew.clone(self)
+    T.contiguous, T.cpu = _contiguous, _cpu
     T.astype = ew.cast  # NumPy's name, kept as an alias of .to(dtype)
-    T.float = lambda self: _to(self, np.float32)
-    T.double = lambda self: _to(self, np.float64)
-    T.long = lambda self: _to(self, np.int64)
-    T.int = lambda self: _to(self, np.int32)
-    T.bool = lambda self: _to(self, np.bool_)
-    T.cpu = lambda self: _to(self, backend.CPU)
+    for name, dtype in (("float", np.float32), ("double", np.float64), ("half", np.float16), ("long", np.int64),
+                        ("int", np.int32), ("bool", np.bool_)):
+        setattr(T, name, _converter(dtype, name))
     T._concatenate = staticmethod(joining.cat)  # for autograd.functional, which can't import ops
     inplace.install(T)

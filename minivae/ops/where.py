@@ -16,7 +16,8 @@ from minivae.ops.tangents import or_zeros
 
 
 class Where(Function):
-    """``y = where(condition, a, b)`` with a constant boolean ``condition``; linear in ``(a, b)``."""
+    """``y = where(condition, a, b)`` with a constant boolean ``condition``; linear in ``(a, b)``: VJP
+    ``ga = sum_to(where(c, gy, 0))``, ``gb = sum_to(where(c, 0, gy))``; JVP ``dy = where(c, da, db)``."""
 
     def __init__(self, condition):
         self.condition = condition
