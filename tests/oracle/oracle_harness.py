@@ -15,7 +15,8 @@ mode                   minivae                                                Py
 ``vjp``                ``autograd.grad(outs, xs, u)``                         ``torch.func.vjp``
 ``double_backward``    ``grad(<grad(outs, xs, u, create_graph), w>, xs)``     ``torch.func.grad`` of vjp
 ``jvp``                ``forward_ad`` dual tensors                            ``torch.func.jvp``
-``fwd_over_rev``       the tangent of ``grad(outs, dual xs, u)``              ``jvp`` of ``vjp``
+``fwd_over_rev``       the tangent of ``grad(outs, dual xs, u)``, with and   ``jvp`` of ``vjp``
+                       without ``create_graph``
 ``rev_over_fwd``       ``grad(tangent of outs, xs, w)``                       ``vjp`` of ``jvp``
 =====================  =====================================================  ===========================
 
@@ -216,10 +217,13 @@ def run_minivae(mode, fn, case, dtype, layouts, rand):
         if mode == "jvp":
             outs = h(*duals)
             return [_tangent(o) for o in outs]
-        if mode == "fwd_over_rev":
-            outs = h(*duals)
-            gs = _mv_grad(outs, duals, [T(u) for u in rand["u"]], create_graph=True)
-            return [_tangent(g) for g in gs]
+        if mode == "fwd_over_rev":  # with and without create_graph: tangents flow through either backward
+            results = []
+            for create_graph in (False, True):
+                outs = h(*duals)
+                gs = _mv_grad(outs, duals, [T(u) for u in rand["u"]], create_graph=create_graph)
+                results += [_tangent(g) for g in gs]
+            return results
         outs = h(*duals)  # rev_over_fwd
         tangents = [_tangent(o) for o in outs]
     return _mv_grad(tangents, xs, [T(w) for w in rand["w_out"]])
@@ -256,8 +260,8 @@ def run_torch(mode, fn, case, dtype, rand):
         return tfunc.grad(dot, argnums=tuple(range(len(xs))))(*xs)
     if mode == "jvp":
         return jvp(*xs)
-    if mode == "fwd_over_rev":
-        return tfunc.jvp(vjp, tuple(xs), ts)[1]
+    if mode == "fwd_over_rev":  # the same numbers twice: minivae's backward without, then with create_graph
+        return 2 * tuple(tfunc.jvp(vjp, tuple(xs), ts)[1])
     ws = tuple(T(w) for w in rand["w_out"])
     return tfunc.vjp(jvp, *xs)[1](ws)
 
@@ -284,7 +288,8 @@ def assert_same(mode, got, want, dtype, rtol=None, rand=None):
     rtol = RTOL[dtype] if rtol is None else rtol
     got, want = list(got), list(want)
     assert len(got) == len(want), f"{mode}: minivae gave {len(got)} results, PyTorch {len(want)}"
-    like = None if mode == "forward" else rand["u"] if mode == "jvp" else rand["t"]
+    like = None if mode == "forward" else rand["u"] if mode == "jvp" else rand["t"] * (2 if mode == "fwd_over_rev"
+                                                                                      else 1)
     for k, (g, w) in enumerate(zip(got, want)):
         wa = _host(w)
         ga = _host(g)
