@@ -11,7 +11,8 @@ import minivae as mv
 import minivae.functional as F
 from minivae.autograd import functional as AF
 
-torch = pytest.importorskip("torch", reason="PyTorch (the test-only oracle) is not installed: pip install torch==2.13.0")
+torch = pytest.importorskip("torch", reason="PyTorch (the test-only oracle) is not installed: "
+                                          "pip install torch==2.13.0")
 
 
 def _second_derivative(f_mv, f_torch, x0):

@@ -84,7 +84,8 @@ def _fill(t, value):
 
 def install(T) -> None:
     """Attach the in-place methods and operators to the Tensor class ``T``."""
-    from minivae.ops import compare, elementwise as ew
+    from minivae.ops import compare
+    from minivae.ops import elementwise as ew
     from minivae.ops.indexing import index_put
 
     def add_(self, other, alpha=1):

@@ -66,7 +66,8 @@ def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     d = normalize_dim(pick("cat", dim if axis is None else None, axis), tensors[0].ndim, "cat")
     for k, t in enumerate(tensors):
-        if t.ndim != tensors[0].ndim or t.shape[:d] + t.shape[d + 1:] != tensors[0].shape[:d] + tensors[0].shape[d + 1:]:
+        first = tensors[0].shape
+        if t.ndim != len(first) or t.shape[:d] + t.shape[d + 1:] != first[:d] + first[d + 1:]:
             raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: tensor 0 has shape "
                              f"{tensors[0].shape}, tensor {k} has shape {t.shape}")
     return Concatenate.apply(*tensors, dim=d)
