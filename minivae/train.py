@@ -30,18 +30,17 @@ from minivae.checkpoint import (CheckpointError, atomic_write_text, load_checkpo
 from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
 from minivae.nn import init
 from minivae.optim import Adam
+from minivae.run_checks import (  # DivergedError, NonFiniteLossError: re-exported, as before
+    DivergedError,  # noqa: F401
+    NonFiniteLossError,
+    check_epoch_finite,
+    check_finite_weights,
+    check_model_config,
+    check_resume_meta,
+    check_resume_state,
+)
 from minivae.runs import CHECKPOINT, METRICS, clear_run, open_run_folder
 from minivae.signals import GracefulStop
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and step (parameters are
-    left as they were before that step, and the last good checkpoint is kept)."""
-
-
-class DivergedError(NonFiniteLossError):
-    """An epoch ended with non-finite weights, optimizer state or test ELBO: it is not saved; the message
-    names the epoch, what was not finite and the last good checkpoint."""
 
 
 class FigureError(OSError):
@@ -49,10 +48,6 @@ class FigureError(OSError):
 
     def __str__(self) -> str:
         return self.args[0] if self.args else ""
-
-
-#: the per-parameter state an Adam checkpoint holds (every parameter has had a step by the end of an epoch)
-ADAM_STATE = ("m", "step", "v")
 
 
 @dataclass
@@ -207,7 +202,7 @@ def model_from_checkpoint(path, device: str = "cpu"):
         config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
     except TypeError as err:
         raise CheckpointError(f"checkpoint {src}: bad config in its metadata: {err}") from None
-    _check_model_config(meta["model_config"], src)
+    check_model_config(meta["model_config"], src)
     try:
         model = build_model(config.model, **meta["model_config"])
     except (TypeError, ValueError, KeyError) as err:
@@ -219,42 +214,6 @@ def model_from_checkpoint(path, device: str = "cpu"):
     except (TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"cannot rebuild model {config.model!r} from {src}: {err}") from None
     return model.to(device), config, meta
-
-
-def _check_model_config(model_config: dict, src) -> None:
-    """The sizes in ``model_config`` against the number of parameter values the file declares: every size a
-    positive integer, and the product of the two largest (``image_size`` counted twice: a first layer holds
-    ``image_size**2`` weights per unit) at most that number, since some layer holds that many weights. So a
-    crafted size cannot make building the model allocate without bound."""
-    from minivae.checkpoint import model_values_in
-
-    limit = model_values_in(src)
-    found = []
-    for key, value in model_config.items():
-        if key in ("sigma", "likelihood", "base", "init"):
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for v in values:
-            if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and v < 1):
-                raise CheckpointError(f"checkpoint {src} is inconsistent: metadata model_config.{key} = {value!r} "
-                                      f"is not a positive integer")
-            if isinstance(v, int) and not isinstance(v, bool):
-                found += [(v, key)] * (2 if key == "image_size" else 1)
-    found.sort(reverse=True)
-    if len(found) >= 2 and found[0][0] * found[1][0] > limit:
-        raise CheckpointError(f"checkpoint {src} is inconsistent: metadata model_config.{found[0][1]} = "
-                              f"{found[0][0]} and {found[1][1]} = {found[1][0]} need more than the {limit} parameter "
-                              f"values the file holds")
-
-
-def check_finite_weights(arrays: dict, src) -> None:
-    """CheckpointError naming the arrays with NaN/inf values (a diverged run), in one line."""
-    bad = [f"{k} ({int(np.size(v) - np.isfinite(v).sum())} values)" for k, v in arrays.items()
-           if not np.all(np.isfinite(v))]
-    if bad:
-        raise CheckpointError(f"checkpoint {src} holds non-finite weights (NaN/inf in {', '.join(bad[:3])}"
-                              f"{', ...' if len(bad) > 3 else ''}): it comes from a diverged run; use a checkpoint "
-                              f"saved before it diverged")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -348,12 +307,12 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
         src = resume / CHECKPOINT if resume.is_dir() else resume
         meta = read_info(src)["meta"]
         _config_from_checkpoint(meta, config, src)
-        _check_resume_meta(meta, src)
+        check_resume_meta(meta, src)
         if meta["epoch"] >= config.epochs:
             raise ValueError(f"the run in {src} already has {meta['epoch']} epochs: pass --epochs N with "
                              f"N > {meta['epoch']} to continue it")
         ckpt = load_checkpoint(src, model=model, optimizer=optimizer)
-        _check_resume_state(ckpt, optimizer, src)
+        check_resume_state(ckpt, optimizer, src)
         try:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -404,7 +363,7 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
             record["capacity"] = capacity
         log(f"epoch {epoch}: train loss {record['train_loss']:.2f} nats, test ELBO {ev['elbo']:.2f} nats "
             f"(recon {ev['recon']:.2f}, KL {ev['kl']:.2f}), {train_seconds:.1f} s")
-        _check_epoch_finite(epoch, record, model, optimizer, ckpt_path)  # a diverged epoch is never saved
+        check_epoch_finite(epoch, record, model, optimizer, ckpt_path)  # a diverged epoch is never saved
         history.append(record)
         meta = {"config": dataclasses.asdict(config), "epoch": epoch, "step": step, "history": history,
                 "model_config": model.config(), "loader": _encode_rng(loader.state_dict()),
@@ -428,69 +387,6 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
                               f"complete (checkpoint {ckpt_path}, epoch {history[-1]['epoch']}, and metrics are "
                               f"saved); draw them later with `minivae plot {out}`") from None
     return metrics
-
-
-def _check_resume_meta(meta: dict, src) -> None:
-    """CheckpointError (one line) unless the run metadata a resume needs is there and sane: epoch an integer
-    >= 1, step an integer >= 0, a history of one record per epoch, the loader and noise RNG states."""
-    def count(v, low):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-    problem = None
-    if not count(meta.get("epoch"), 1):
-        problem = f"epoch = {meta.get('epoch')!r} (need an integer >= 1)"
-    elif not count(meta.get("step"), 0):
-        problem = f"step = {meta.get('step')!r} (need an integer >= 0)"
-    elif not (isinstance(meta.get("history"), list) and len(meta["history"]) == meta["epoch"]
-              and all(isinstance(h, dict) for h in meta["history"])):
-        problem = f"history does not hold one record per epoch ({meta['epoch']} epochs)"
-    elif not isinstance(meta.get("loader"), dict) or not isinstance(meta.get("eps_rng"), dict):
-        problem = "no data loader / noise RNG state"
-    if problem:
-        raise CheckpointError(f"checkpoint {src} cannot be resumed: its metadata has {problem}")
-
-
-def _check_resume_state(ckpt: dict, optimizer, src) -> None:
-    """CheckpointError unless the checkpoint's optimizer is this run's: the same hyper-parameters (a saved
-    ``lr`` must be the run's ``--lr``), a full Adam state per parameter, finite weights and moments."""
-    o = ckpt["optimizer"]
-    if o is None:
-        raise CheckpointError(f"checkpoint {src} holds no optimizer state: cannot resume from it")
-    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731
-    diffs = [f"{k}: checkpoint {o['hyper'].get(k)!r}, this run {v!r}" for k, v in optimizer.defaults.items()
-             if as_json(o["hyper"].get(k)) != as_json(v)]
-    if diffs:
-        raise CheckpointError(f"checkpoint {src} was written with other optimizer settings; refusing to resume ("
-                              + "; ".join(diffs) + ")")
-    for i, st in enumerate(o["state"]):
-        if tuple(sorted(st)) != ADAM_STATE:
-            raise CheckpointError(f"checkpoint {src} cannot be resumed: the Adam state of parameter {i} holds "
-                                  f"{sorted(st)}, expected {list(ADAM_STATE)}")
-    check_finite_weights(ckpt["model"], src)
-    bad = [f"{k} of parameter {i}" for i, st in enumerate(o["state"]) for k, v in st.items()
-           if not np.all(np.isfinite(v))]
-    if bad:
-        raise CheckpointError(f"checkpoint {src} holds a non-finite optimizer state ({', '.join(bad[:3])}): it "
-                              f"comes from a diverged run; use a checkpoint saved before it diverged")
-
-
-def _check_epoch_finite(epoch, record, model, optimizer, ckpt_path) -> None:
-    """DivergedError unless the epoch's weights, optimizer state, training loss and test ELBO are finite."""
-    bad = [f"weights {n}" for n, p in model.named_parameters()
-           if not bool(backend.get_array_module(p.data).isfinite(p.data).all())]
-    bad += [f"Adam {k} of parameter {i}" for i, st in enumerate(optimizer.state) for k, v in st.items()
-            if hasattr(v, "shape") and not bool(backend.get_array_module(v).isfinite(v).all())]
-    bad += [k for k in ("train_loss", "test_elbo", "test_recon", "test_kl") if not math.isfinite(record[k])]
-    if not bad:
-        return
-    try:
-        kept = read_info(ckpt_path)["meta"].get("epoch")
-        last = f"the last good checkpoint is {ckpt_path} (epoch {kept})"
-    except CheckpointError:
-        last = "no checkpoint had been written yet"
-    what = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-    raise DivergedError(f"training diverged at epoch {epoch}: {what} not finite; epoch {epoch} was not saved, "
-                        f"{last}; try a smaller --lr")
 
 
 def _save_epoch(out, ckpt_path, model, optimizer, meta, config, history) -> None:

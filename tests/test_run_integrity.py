@@ -31,12 +31,12 @@ SMALL = ["--dataset", "synth", "--model", "vae-mlp", "--hidden", "8", "--latent-
 
 @pytest.fixture
 def synth(tmp_path, monkeypatch):
-    """A 10-class synthetic data set ``synth`` in ``tmp_path/data`` (80 train, 32 test images)."""
+    """A 10-class synthetic data set ``synth`` in ``tmp_path/data`` (256 train, 200 test images)."""
     folder = tmp_path / "data"
     folder.mkdir()
     rng = np.random.default_rng(0)
     sums = []
-    for prefix, n in (("train", 80), ("t10k", 32)):
+    for prefix, n in (("train", 256), ("t10k", 200)):
         images = (rng.random((n, 28, 28)) < 0.2).astype(np.uint8) * 255
         labels = (np.arange(n) % 10).astype(np.uint8)
         for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
@@ -473,8 +473,8 @@ def test_empty_out_and_empty_resume_are_refused(tmp_path, capsys, monkeypatch):
     (lambda i, a: i["optimizer"]["hyper"].update(lr=5.0),
      "was written with other optimizer settings; refusing to resume (lr: checkpoint 5.0, this run 0.001)"),
     (lambda i, a: i["optimizer"]["hyper"].update(betas=[2, 5]),
-     "is inconsistent: metadata optimizer.hyper: Adam: invalid hyper-parameters lr=0.001, betas=[2, 5], eps=1e-08, "
-     "weight_decay=0.0 (need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0)"),
+     ("is inconsistent: metadata optimizer.hyper: Adam: invalid hyper-parameters lr=0.001, betas=[2, 5], eps=1e-08, "
+      "weight_decay=0.0 (need lr > 0, 0 <= beta < 1, eps > 0, weight_decay >= 0)")),
 ])
 def test_hand_edited_checkpoints_are_refused_in_one_line_before_resuming(edit, message, synth, tmp_path, capsys):
     out = tmp_path / "run"
@@ -553,3 +553,33 @@ def test_optimizer_load_state_dict_changes_nothing_when_it_raises(damage):
         dst.load_state_dict(state)
     assert dst.defaults["lr"] == 1e-3 and dst.defaults["betas"] == (0.9, 0.999)
     assert dst.step_count == 0 and all(st == {} for st in dst.state)
+
+
+def test_a_download_replaces_a_symlink_at_its_destination(tmp_path):
+    from minivae.data.download import download
+
+    src = tmp_path / "served.bin"
+    src.write_bytes(b"fresh data")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    dest = tmp_path / "cache" / "file.gz"
+    dest.parent.mkdir()
+    dest.symlink_to(victim)
+    sums = (Checksum("sha256", hashlib.sha256(b"fresh data").hexdigest(), "file"),)
+    assert download(src.as_uri(), dest, sums, progress=False) == dest
+    assert victim.read_text() == "precious"
+    assert not dest.is_symlink() and dest.read_bytes() == b"fresh data"
+
+
+def test_evaluate_refuses_non_finite_results(synth, tmp_path, capsys, monkeypatch):
+    import minivae.evaluate as evaluate_mod
+
+    out = tmp_path / "run"
+    assert train(out, "--epochs", "1") == 0
+    real = evaluate_mod.evaluate_run
+    monkeypatch.setattr(evaluate_mod, "evaluate_run",
+                        lambda *a, **kw: {**real(*a, **kw), "test_elbo": float("-inf")})
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--iw-samples", "0", "--no-progress"]) == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"minivae evaluate: error: {out}: test_elbo = -inf (not finite): the model's outputs overflow on this data")

@@ -139,7 +139,7 @@ class Module:
         """Parameter name -> a NumPy copy of its data (host arrays, whatever the device)."""
         return OrderedDict((name, backend.to_device(p.data, backend.CPU).copy()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> "IncompatibleKeys":
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from ``state`` into the parameters (on their current device and dtype).
 
         Everything is checked and converted first, then assigned: when it raises, no parameter has changed.
