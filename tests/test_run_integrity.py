@@ -583,3 +583,44 @@ def test_evaluate_refuses_non_finite_results(synth, tmp_path, capsys, monkeypatc
     assert main(["evaluate", str(out), "--iw-samples", "0", "--no-progress"]) == 1
     assert one_line(capsys.readouterr().err) == (
         f"minivae evaluate: error: {out}: test_elbo = -inf (not finite): the model's outputs overflow on this data")
+
+
+_CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+import pytest
+import test_run_integrity
+from minivae.cli import console_main
+test_run_integrity.synth.__wrapped__(__import__("pathlib").Path({data!r}), pytest.MonkeyPatch())
+sys.argv = ["minivae", *sys.argv[1:]]
+sys.exit(console_main())
+"""
+
+
+def test_sighup_during_training_keeps_the_checkpoint_and_exits_129(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    tests = pathlib.Path(__file__).resolve().parent
+    (tmp_path / "synthdata").mkdir()
+    code = _CHILD.format(tests=str(tests), data=str(tmp_path / "synthdata"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", *SMALL, "--epochs", "100000", "--out", str(out)],
+                            cwd=tests.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.npz").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 129, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    epoch = epoch_of(out)
+    assert lines == [f"minivae train: interrupted (SIGHUP); the last good checkpoint is {out / 'checkpoint.npz'} "
+                     f"(epoch {epoch}); continue with `minivae train --resume {out}`"]
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
