@@ -418,6 +418,9 @@ def test_the_hint_after_a_signal_in_the_figure_phase_is_plot_not_resume(synth, t
     assert msg == (f"minivae train: interrupted (SIGTERM) while drawing the figures; the run is complete: "
                    f"{out / 'checkpoint.npz'} (epoch 2); draw the figures with `minivae plot {out}`")
     assert "--resume" in interrupted_message(TrainConfig(out=str(out), epochs=3), Interrupted(signal.SIGTERM))
+    assert interrupted_message(TrainConfig(out=str(out), epochs=2, figures=False), Interrupted(signal.SIGHUP)) == (
+        f"minivae train: interrupted (SIGHUP) after the last epoch; the run is complete: {out / 'checkpoint.npz'} "
+        f"(epoch 2)")
 
 
 def test_sighup_is_handled_like_sigterm():

@@ -81,7 +81,10 @@ def interrupted_message(config, err) -> str:
         epoch = read_meta(ckpt)["epoch"]
     except (CheckpointError, KeyError):
         return f"minivae train: interrupted ({name}) before the first checkpoint; nothing to resume in {config.out}"
-    if isinstance(epoch, int) and epoch >= config.epochs:
+    if isinstance(epoch, int) and epoch >= config.epochs:  # nothing left to resume
+        if not config.figures:
+            return (f"minivae train: interrupted ({name}) after the last epoch; the run is complete: {ckpt} "
+                    f"(epoch {epoch})")
         return (f"minivae train: interrupted ({name}) while drawing the figures; the run is complete: {ckpt} "
                 f"(epoch {epoch}); draw the figures with `minivae plot {config.out}`")
     return (f"minivae train: interrupted ({name}); the last good checkpoint is {ckpt} (epoch {epoch}); "
