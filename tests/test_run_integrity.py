@@ -112,10 +112,11 @@ def test_overwrite_deletes_nothing_until_the_new_run_can_start(synth, tmp_path, 
     assert train(out, "--epochs", "1") == 0
     assert train(other, "--epochs", "1") == 0
     before = (out / "checkpoint.npz").read_bytes()
-    (other / "checkpoint.npz").write_bytes(b"not a zip")  # the run to continue cannot be read
     capsys.readouterr()
+    # the run to continue is refused once the folder is open (another --latent-dim): `run` must survive
     assert main(["train", "--resume", str(other), "--out", str(out), "--overwrite", "--epochs", "2",
-                 "--no-progress", "--no-figures"]) == 1
+                 "--latent-dim", "3", "--no-progress", "--no-figures"]) == 1
+    assert "refusing to resume (latent_dim: checkpoint 2, requested 3)" in one_line(capsys.readouterr().err)
     assert (out / "checkpoint.npz").read_bytes() == before and (out / "metrics.json").is_file()
 
 
