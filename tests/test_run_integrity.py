@@ -148,6 +148,7 @@ def test_an_epoch_with_a_nan_test_elbo_is_not_saved_and_exits_1(synth, tmp_path,
     assert [e["epoch"] for e in metrics["epochs"]] == [1]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the inf weight, on purpose
 def test_an_epoch_ending_with_infinite_weights_or_moments_is_not_saved(synth, tmp_path, capsys, monkeypatch):
     import minivae.train as train_mod
 
