@@ -153,7 +153,7 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='gpu'" if self.device == backend.GPU else ""
         host = backend.to_device(self.data, backend.CPU)
-        body = np.array2string(host, precision=4, separator=", ", threshold=20, prefix="tensor(")
+        body = np.array2string(host, precision=4, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
     # ------------------------------------------------------------------ conversion

@@ -114,8 +114,9 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
         raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
     d = normalize_dim(dim, x.ndim, "chunk")
     length = x.shape[d]
-    size = -(-length // chunks) if length else 1
-    return split(x, max(size, 1), d)
+    if length == 0:  # PyTorch: ``chunks`` empty pieces
+        return Split.apply(x, bounds=[0] * (chunks - 1), dim=d)
+    return split(x, -(-length // chunks), d)
 
 
 class Repeat(Function):
