@@ -300,13 +300,14 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
     def relu_forward(x, out):
         idx = cuda.grid(1)
         if idx < x.size:
-            out[idx] = max(x[idx], zero)
+            v = x[idx]
+            out[idx] = zero if v < zero else v  # a NaN stays NaN (max() may return the other operand)
 
     @cuda.jit
     def relu_backward(gy, y, out):
         idx = cuda.grid(1)
         if idx < y.size:
-            out[idx] = gy[idx] if y[idx] > zero else zero
+            out[idx] = zero if y[idx] <= zero else gy[idx]  # a NaN y passes gy, as PyTorch
 
     @cuda.jit
     def adam_step(p, g, m, v, seg, coef, hyper):
