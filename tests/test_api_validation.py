@@ -18,7 +18,7 @@ from minivae.cli import main
 from minivae.data import DataLoader
 from minivae.optim import SGD, Adam, RMSprop
 
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
+from datapaths import FASHION  # noqa: E402  (where the library finds Fashion-MNIST)
 
 
 def leaf(shape, seed=0):

@@ -21,7 +21,7 @@ import pytest
 from minivae.kernels import _blas, _cpu_threads, cpu
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
+from datapaths import FASHION  # noqa: E402  (where the library finds Fashion-MNIST)
 
 
 def _openblas_get_num_threads():
