@@ -200,7 +200,7 @@ def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfi
         raise CheckpointError(f"{path} holds no training config: cannot resume from it")
     default = TrainConfig()  # checkpoints from before a key existed hold its default
     # compare as stored: the checkpoint went through JSON, which turns tuples into lists
-    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731
+    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731  (a one-line formula)
     diffs = [f"{k}: checkpoint {saved.get(k, getattr(default, k))!r}, requested {getattr(config, k)!r}"
              for k in TrainConfig.STRUCTURAL
              if as_json(saved.get(k, getattr(default, k))) != as_json(getattr(config, k))]

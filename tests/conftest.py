@@ -12,8 +12,8 @@ import pathlib
 if os.environ.get("MINIVAE_REAL_GPU") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np  # noqa: E402  (after the sys.path / environment set-up above)
+import pytest  # noqa: E402  (after the sys.path / environment set-up above)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -26,11 +26,11 @@ import time
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 from minivae.checkpoint import load_checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-from datapaths import FASHION  # noqa: E402  (where the library finds Fashion-MNIST)
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                  reason=f"Fashion-MNIST is not installed at {FASHION}")]

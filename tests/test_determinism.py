@@ -13,15 +13,14 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 from minivae.kernels import _blas, _cpu_threads, cpu
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-from datapaths import FASHION  # noqa: E402  (where the library finds Fashion-MNIST)
 
 
 def _openblas_get_num_threads():

@@ -20,14 +20,14 @@ _OK, _WHY = gpu_status()
 if not _OK:
     pytest.skip(f"no real GPU: {_WHY}", allow_module_level=True)
 
-import cupy as cp  # noqa: E402
+import cupy as cp  # noqa: E402  (after the sys.path / environment set-up above)
 
-import minivae as mv  # noqa: E402
-import minivae.functional as F  # noqa: E402
-from minivae import kernels  # noqa: E402
-from minivae.backend import DeviceMismatchError  # noqa: E402
-from minivae.kernels import gpu  # noqa: E402
-from minivae.kernels import reference as ref  # noqa: E402
+import minivae as mv  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.functional as F  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae import kernels  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.backend import DeviceMismatchError  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.kernels import gpu  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.kernels import reference as ref  # noqa: E402  (after the sys.path / environment set-up above)
 
 BATCH = 32
 

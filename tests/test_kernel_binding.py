@@ -7,13 +7,13 @@ import threading
 
 import numpy as np
 import pytest
+import spy_kernels
 
 import minivae as mv
 import minivae.functional as F
 from minivae import kernels
 from minivae.autograd import grad
 
-import spy_kernels
 
 @pytest.fixture(autouse=True)
 def _spy_set(monkeypatch):

@@ -229,8 +229,8 @@ def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, gemm, set_loc
             gt = g.reshape(c_out, m, L)
             for n in range(m):
                 for o in range(c_out):
-                    for l in range(L):
-                        gt[o, n, l] = g3[start + n, o, l]
+                    for q in range(L):
+                        gt[o, n, q] = g3[start + n, o, q]
         cols = np.empty((ckk, m, L), dtype=g3.dtype)
         gemm(_ROW, _T, _N, ckk, m * L, c_out, one, w2.ctypes.data, ckk, g.ctypes.data, m * L, zero,
              cols.ctypes.data, m * L)
@@ -260,8 +260,8 @@ def _weight_grad_blocks(lo, hi, g3, x, idx, part_t, gemm, one, zero, w2=None, y3
         _im2col(x[start:start + m], idx, cols, True)
         for n in range(m):
             for o in range(c_g):
-                for l in range(L):
-                    g[o, n, l] = g3[start + n, o, l]
+                for q in range(L):
+                    g[o, n, q] = g3[start + n, o, q]
         if m < block:  # the last, shorter block: its columns and gradients packed contiguously
             cm = np.ascontiguousarray(cols[:, :m])
             gm = np.ascontiguousarray(g[:, :m])
@@ -286,8 +286,8 @@ def _forward_from_cols(w2, cols, y3, gemm, one, zero):
              m * L)
         for n in range(m):
             for o in range(c_w):
-                for l in range(L):
-                    y3[n, o, l] = yb[o, n, l]
+                for q in range(L):
+                    y3[n, o, q] = yb[o, n, q]
     else:
         for n in range(m):
             b = cols.ctypes.data + np.uint64(n * L * cols.itemsize)  # example n's (CkK, L) columns, row stride m*L
@@ -349,7 +349,7 @@ def forward_and_weight_grad_par(bounds, a, w2, g3, idx, y3, parts, gemm, set_loc
 
 @njit(cache=True, nogil=True)
 def channel_sum_chunk(i, bounds, g3, parts):
-    """parts[i, c] = sum over the chunk's examples n and positions l of g3[n, c, l] (float64)."""
+    """parts[i, c] = sum over the chunk's examples n and positions q of g3[n, c, q] (float64)."""
     _sum_n_l(g3[bounds[i]:bounds[i + 1]], parts[i])
 
 
@@ -381,8 +381,8 @@ def _tap_index(h, w, kh, kw, sh, sw, ph, pw, ho, wo):
 
 @njit(cache=True, nogil=True)
 def _im2col(x, idx, cols, channel_major=False):
-    """cols[n, c*kK + r, l] (``channel_major``: cols[c*kK + r, n, l]) = x_pad[n, c] at tap r of output pixel
-    l, a gather through ``_tap_index``."""
+    """cols[n, c*kK + r, q] (``channel_major``: cols[c*kK + r, n, q]) = x_pad[n, c] at tap r of output pixel
+    q, a gather through ``_tap_index``."""
     n_, c_, h, w = x.shape
     kk, L = idx.shape
     hw = h * w
@@ -395,14 +395,14 @@ def _im2col(x, idx, cols, channel_major=False):
             for r in range(kk):
                 dst = cols[c * kk + r, n] if channel_major else cols[n, c * kk + r]
                 ix = idx[r]
-                for l in range(L):
-                    dst[l] = img[ix[l]]
+                for q in range(L):
+                    dst[q] = img[ix[q]]
 
 
 @njit(cache=True, nogil=True)
 def _col2im(cols, idx, bias, has_bias, out, channel_major=False):
-    """out[n, c] = bias[c] + the sum over taps r and output pixels l of cols[n, c*kK + r, l] (``channel_major``:
-    cols[c*kK + r, n, l]) at the input pixel ``idx[r, l]`` (the adjoint of :func:`_im2col`; padding taps land
+    """out[n, c] = bias[c] + the sum over taps r and output pixels q of cols[n, c*kK + r, q] (``channel_major``:
+    cols[c*kK + r, n, q]) at the input pixel ``idx[r, q]`` (the adjoint of :func:`_im2col`; padding taps land
     on a discarded cell)."""
     n_, c_, h, w = out.shape
     kk, L = idx.shape
@@ -416,8 +416,8 @@ def _col2im(cols, idx, bias, has_bias, out, channel_major=False):
             for r in range(kk):
                 src = cols[c * kk + r, n] if channel_major else cols[n, c * kk + r]
                 ix = idx[r]
-                for l in range(L):
-                    img[ix[l]] += src[l]
+                for q in range(L):
+                    img[ix[q]] += src[q]
             dst = out[n, c].reshape(hw)
             for k in range(hw):
                 dst[k] = img[k]
@@ -425,24 +425,24 @@ def _col2im(cols, idx, bias, has_bias, out, channel_major=False):
 
 @njit(cache=True, nogil=True)
 def _add_bias_ncl(y, bias):
-    """y[n, c, l] += bias[c]."""
+    """y[n, c, q] += bias[c]."""
     n_, c_, L = y.shape
     for n in range(n_):
         for c in range(c_):
             b = bias[c]
-            for l in range(L):
-                y[n, c, l] += b
+            for q in range(L):
+                y[n, c, q] += b
 
 
 @njit(cache=True, nogil=True, fastmath=True)  # fastmath: lets LLVM vectorise the reductions
 def _sum_n_l(g, out):
-    """out[c] = sum_{n, l} g[n, c, l], accumulated in float64."""
+    """out[c] = sum_{n, q} g[n, c, q], accumulated in float64."""
     n_, c_, L = g.shape
     for c in range(c_):
         out[c] = 0.0
     for n in range(n_):
         for c in range(c_):
             s = 0.0
-            for l in range(L):
-                s += g[n, c, l]
+            for q in range(L):
+                s += g[n, c, q]
             out[c] += s

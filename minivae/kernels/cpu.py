@@ -9,12 +9,24 @@ split over threads) in :mod:`minivae.kernels._cpu_conv`; dense, reparameterize +
 from __future__ import annotations
 
 from minivae.kernels import KERNELS
-from minivae.kernels._cpu_conv import (
-    conv2d_backward_bias, conv2d_backward_weight, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward,
+
+# ``__all__`` is built from KERNELS, which ruff cannot read: the imports below carry noqa: F401
+from minivae.kernels._cpu_conv import (  # noqa: F401  (the kernel set's names, re-exported)
+    conv2d_backward_bias,
+    conv2d_backward_weight,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
 )
-from minivae.kernels._cpu_elementwise import (
-    bce_with_logits_backward, bce_with_logits_forward, dense_backward, dense_forward, relu_backward, relu_forward,
-    reparameterize_kl_backward, reparameterize_kl_forward,
+from minivae.kernels._cpu_elementwise import (  # noqa: F401  (the kernel set's names, re-exported)
+    bce_with_logits_backward,
+    bce_with_logits_forward,
+    dense_backward,
+    dense_forward,
+    relu_backward,
+    relu_forward,
+    reparameterize_kl_backward,
+    reparameterize_kl_forward,
 )
 from minivae.kernels._cpu_threads import num_threads
 

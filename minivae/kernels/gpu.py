@@ -31,10 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from minivae.backend import get_array_module
-from minivae.kernels import _cuda_compat
+from minivae.kernels import KERNELS, _cuda_compat
 from minivae.kernels._cuda_compat import simulated
 from minivae.kernels._cuda_sources import KMAX, kernels
-from minivae.kernels import KERNELS
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw
 
 __all__ = [*KERNELS, "simulated", "fused_adam_step"]

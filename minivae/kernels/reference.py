@@ -14,8 +14,7 @@ CuPy arrays alike (the array module is taken from the arguments).
 from __future__ import annotations
 
 from minivae.backend import get_array_module
-from minivae.kernels.conv_arith import (  # noqa: F401  (re-exported: tests and users read the sizes here)
-    conv_output_size, conv_transpose_output_hw, conv_transpose_output_size)
+from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size  # noqa: F401  (re-exported: tests and users read the sizes here)
 
 # --------------------------------------------------------------------------- convolution helpers
 

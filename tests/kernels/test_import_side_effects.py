@@ -35,7 +35,7 @@ def snapshot():
                 signals={s.name: repr(signal.getsignal(s)) for s in signal.valid_signals()
                          if isinstance(s, signal.Signals)})
 before = snapshot()
-import minivae, minivae.functional, minivae.kernels.cpu  # noqa: F401
+import minivae, minivae.functional, minivae.kernels.cpu  # noqa: F401  (imported for what importing does)
 after = snapshot()
 print(json.dumps(dict(before=before, after=after, calls=calls)))
 """
