@@ -295,6 +295,11 @@ def _fit(config, out, resume, data, log, stop):
                                   f"{err}") from None
         log(f"resumed from {src} after epoch {meta['epoch']} (step {step})")
 
+    if config.progress and config.device == "cpu" and kernels.current("cpu") == "numba":
+        from minivae.kernels import cpu as cpu_kernels
+
+        if cpu_kernels.cache_is_cold():  # one line instead of a progress bar frozen at 0 while Numba compiles
+            log("compiling the Numba CPU kernels (first run only: they are cached for the next runs) ...")
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}

@@ -36,3 +36,16 @@ __all__ = [*KERNELS, "threads"]
 def threads() -> int:
     """Threads a kernel call splits its work over: Numba's (``NUMBA_NUM_THREADS``, or ``numba.set_num_threads``)."""
     return num_threads()
+
+
+def cache_is_cold() -> bool:
+    """True when Numba's disk cache holds no compiled code for the CPU kernels' parallel drivers (the first run
+    on this machine or after a change to their source): their first calls will then compile for several seconds
+    instead of loading in a fraction of one. Reads the cache index only; compiles and changes nothing."""
+    from minivae.kernels import _cpu_conv, _cpu_elementwise
+
+    drivers = [getattr(m, name) for m in (_cpu_conv, _cpu_elementwise) for name in dir(m) if name.endswith("_par")]
+    try:
+        return any(not d._cache._cache_file._load_index() for d in drivers)  # (Numba's cache, private API)
+    except (AttributeError, OSError):
+        return False
