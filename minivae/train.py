@@ -225,7 +225,7 @@ def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfi
         raise CheckpointError(f"{path} holds no training config: cannot resume from it")
     default = TrainConfig()  # checkpoints from before a key existed hold its default
     # compare as stored: the checkpoint went through JSON, which turns tuples into lists
-    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731
+    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731  (a one-line formula)
     diffs = [f"{k}: checkpoint {saved.get(k, getattr(default, k))!r}, requested {getattr(config, k)!r}"
              for k in TrainConfig.STRUCTURAL
              if as_json(saved.get(k, getattr(default, k))) != as_json(getattr(config, k))]
@@ -326,6 +326,11 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
 
     if overwrite:  # everything the run needs has loaded: now the old run may go
         clear_run(out)
+    if config.progress and config.device == "cpu" and kernels.current("cpu") == "numba":
+        from minivae.kernels import cpu as cpu_kernels
+
+        if cpu_kernels.cache_is_cold():  # one line instead of a progress bar frozen at 0 while Numba compiles
+            log("compiling the Numba CPU kernels (first run only: they are cached for the next runs) ...")
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
