@@ -49,6 +49,7 @@ demo: install data
 	$(BIN)/minivae train $(DEMO_ARGS)
 
 test: install data tools
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 # Executes the notebooks (myst-nb; outputs cached in docs/_build/.jupyter_cache, which the notebook tests also fill).

@@ -24,7 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivae import kernels  # noqa: E402
+from minivae import kernels  # noqa: E402  (after the repository root is on sys.path)
+
+
+def _fill(xs, ws, s, p):
+    """The output padding with which conv_transpose2d gives back conv2d's input size (its input gradient)."""
+    return tuple((xs[2 + a] + 2 * p[a] - ws[2 + a]) % s[a] for a in (0, 1))
 
 
 def _gpu_name() -> str:
@@ -101,7 +106,7 @@ def minivae_op(mod, case, rng):
 
             def run():
                 mod.conv2d_forward(x, w, b, s, p)
-                mod.conv2d_backward_input(y, w, xs[2:], s, p)
+                mod.conv_transpose2d_forward(y, w, None, s, p, _fill(xs, ws, s, p))  # the input gradient
                 mod.conv2d_backward_weight(y, x, ws[2:], s, p)
                 mod.conv2d_backward_bias(y)
         else:
@@ -109,8 +114,7 @@ def minivae_op(mod, case, rng):
 
             def run():
                 mod.conv_transpose2d_forward(x, w, b, s, p, op)
-                mod.conv_transpose2d_backward_input(y, w, s, p)
-                mod.conv_transpose2d_backward_weight(y, x, ws[2:], s, p)
+                mod.conv_transpose2d_backward(y, x, w, s, p)
                 mod.conv2d_backward_bias(y)
         return run
     if kind == "dense":
@@ -148,7 +152,7 @@ def torch_op(case, rng):
             return z.sum() + kl.sum()
     else:
         t = (x.detach() > 0).float()
-        f = lambda: tF.binary_cross_entropy_with_logits(x, t, reduction="none")  # noqa: E731
+        f = lambda: tF.binary_cross_entropy_with_logits(x, t, reduction="none")  # noqa: E731  (a one-line formula)
 
     def run():
         y = f()
@@ -203,14 +207,14 @@ def bench_breakdown(args):
                 if kind == "conv":
                     y = m.conv2d_forward(x, w, None, s, p)
                     fn = {"fwd": lambda: m.conv2d_forward(x, w, None, s, p),
-                          "gin": lambda: m.conv2d_backward_input(y, w, xs[2:], s, p),
+                          "gin": lambda: m.conv_transpose2d_forward(y, w, None, s, p, _fill(xs, ws, s, p)),
                           "gw": lambda: m.conv2d_backward_weight(y, x, ws[2:], s, p),
                           "gb": lambda: m.conv2d_backward_bias(y)}[label]
                 else:
                     y = m.conv_transpose2d_forward(x, w, None, s, p, op)
                     fn = {"fwd": lambda: m.conv_transpose2d_forward(x, w, None, s, p, op),
-                          "gin": lambda: m.conv_transpose2d_backward_input(y, w, s, p),
-                          "gw": lambda: m.conv_transpose2d_backward_weight(y, x, ws[2:], s, p),
+                          "gin": lambda: m.conv2d_forward(y, w, None, s, p),  # (what the pair kernel does)
+                          "gw": lambda: m.conv2d_backward_weight(x, y, ws[2:], s, p),
                           "gb": lambda: m.conv2d_backward_bias(y)}[label]
                 pair.append(timeit(fn, args.repeats)[1] * 1e3)
             cells.append(f"{pair[0]:7.3f} /{pair[1]:7.3f}")

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import minivae as mv  # noqa: E402
-import minivae.functional as F  # noqa: E402
-from minivae.autograd import functional as AF  # noqa: E402
+import minivae as mv  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.functional as F  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd import functional as AF  # noqa: E402  (after the sys.path / environment set-up above)
 
 STRATEGIES = ("forward-mode", "reverse-mode")
 

@@ -59,16 +59,16 @@ def cases(n: int, latent: int, dtype, rng) -> list[tuple[str, str, tuple]]:
         if kind == "conv":
             ho = (hw + 2 * p - 3) // s + 1
             x, w, b, gy = a(n, ci, hw, hw), a(co, ci, 3, 3), a(co), a(n, co, ho, ho)
+            fill = (hw + 2 * p - 3) % s  # conv2d's input gradient is this transposed convolution of gy
             out += [(layer, "conv2d_forward", (x, w, b, st, pd)),
-                    (layer, "conv2d_backward_input", (gy, w, (hw, hw), st, pd)),
+                    (layer, "conv_transpose2d_forward", (gy, w, None, st, pd, (fill, fill))),
                     (layer, "conv2d_backward_weight", (gy, x, (3, 3), st, pd)),
                     (layer, "conv2d_backward_bias", (gy,))]
         else:
             ho = (hw - 1) * s - 2 * p + 3 + op
             x, w, b, gy = a(n, ci, hw, hw), a(ci, co, 3, 3), a(co), a(n, co, ho, ho)
             out += [(layer, "conv_transpose2d_forward", (x, w, b, st, pd, (op, op))),
-                    (layer, "conv_transpose2d_backward_input", (gy, w, st, pd)),
-                    (layer, "conv_transpose2d_backward_weight", (gy, x, (3, 3), st, pd)),
+                    (layer, "conv_transpose2d_backward", (gy, x, w, st, pd)),
                     (layer, "conv2d_backward_bias", (gy,))]
     for layer, (fi, fo) in {"enc_fc": (2304, 2 * latent), "dec_fc": (latent, 1568)}.items():
         x, w, b, gy = a(n, fi), a(fo, fi), a(fo), a(n, fo)
@@ -91,14 +91,15 @@ def torch_kernels():
         import torch
         import torch.nn.functional as tf
         from torch.nn import grad as tgrad
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001  (any failure is reported, not raised)
         return None
 
     def ct_fwd(x, w, b, s, p, op):
         return tf.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op)
 
-    def ct_bw(gy, x, ks, s, p):  # conv2d's weight gradient with x and gy swapped
-        return tgrad.conv2d_weight(gy, (x.shape[1], gy.shape[1], *ks), x, stride=s, padding=p)
+    def ct_bw(gy, x, w, s, p):  # (conv2d of gy with W, conv2d's weight gradient with x and gy swapped)
+        return (tf.conv2d(gy, w, None, stride=s, padding=p),
+                tgrad.conv2d_weight(gy, (x.shape[1], gy.shape[1], *w.shape[2:]), x, stride=s, padding=p))
 
     def bce_fwd(x, t):
         return tf.binary_cross_entropy_with_logits(x, t, reduction="none")
@@ -117,14 +118,11 @@ def torch_kernels():
 
     return {
         "conv2d_forward": lambda x, w, b, s, p: tf.conv2d(x, w, b, stride=s, padding=p),
-        "conv2d_backward_input": lambda gy, w, size, s, p: tgrad.conv2d_input(
-            (gy.shape[0], w.shape[1], *size), w, gy, stride=s, padding=p),
         "conv2d_backward_weight": lambda gy, x, ks, s, p: tgrad.conv2d_weight(
             x, (gy.shape[1], x.shape[1], *ks), gy, stride=s, padding=p),
         "conv2d_backward_bias": lambda gy: gy.sum((0, 2, 3)),
         "conv_transpose2d_forward": ct_fwd,
-        "conv_transpose2d_backward_input": lambda gy, w, s, p: tf.conv2d(gy, w, None, stride=s, padding=p),
-        "conv_transpose2d_backward_weight": ct_bw,
+        "conv_transpose2d_backward": ct_bw,
         "dense_forward": tf.linear,
         "dense_backward": lambda gy, x, w: (gy @ w, gy.T @ x, gy.sum(0)),
         "reparameterize_kl_forward": rkl_fwd,
@@ -167,7 +165,9 @@ def implementations(devices):
             print(f"# skipping device gpu: {backend.gpu_status()[1]}")
             continue
         sync = None
-        to = (lambda a: a)
+        def to(a):
+            return a
+
         if device == "gpu":
             import cupy as cp
 
@@ -256,7 +256,8 @@ def run_table(batch, args) -> list[dict]:
 def print_table(rows, batch, repeats):
     print(f"\n## batch {batch}: ms per call over {repeats} runs (median, IQR = p75-p25, min); "
           f"/torch = median / PyTorch CPU median (>1 slower); ref/ = reference median / median (>1 faster)")
-    print(f"{'layer':7s} {'kernel':33s} {'impl':12s} {'median':>9s} {'IQR':>8s} {'min':>9s} {'/torch':>7s} {'ref/':>7s}")
+    print(f"{'layer':7s} {'kernel':33s} {'impl':12s} {'median':>9s} {'IQR':>8s} {'min':>9s} {'/torch':>7s} "
+          f"{'ref/':>7s}")
     for r in rows:
         vt = f"{r['vs_torch']:.2f}" if r["vs_torch"] is not None else "-"
         rs = f"{r['ref_speedup']:.2f}" if r["ref_speedup"] is not None else "-"
@@ -277,27 +278,20 @@ from kernels import cases
 per = {{}}
 t1 = time.perf_counter()
 wanted = {wanted!r}
-convt = {{}}
-for layer, name, args in cases(2, 2, np.float32, np.random.default_rng(0)):
-    if name.startswith("conv_transpose2d_backward"):
-        convt.setdefault(layer, {{}})[name] = args
+x = np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32)
+for layer, name, args in cases(2, 2, np.float32, np.random.default_rng(0)) + [("relu", "relu_forward", (x,)),
+                                                                            ("relu", "relu_backward", (x, x))]:
     if name in per or (wanted and name not in wanted):
         continue
     t = time.perf_counter(); getattr(cpu, name)(*args); per[name] = time.perf_counter() - t
-# the optional kernel the training step uses too: both gradients of a transposed convolution at once
-name = "conv_transpose2d_backward"
-if not wanted or name in wanted:
-    a = next(iter(convt.values()))
-    (gy, w, st, pd), x = a["conv_transpose2d_backward_input"], a["conv_transpose2d_backward_weight"][1]
-    t = time.perf_counter(); cpu.conv_transpose2d_backward(gy, x, w, st, pd); per[name] = time.perf_counter() - t
 total = time.perf_counter() - t1
 print(json.dumps(dict(import_s=t_import, first_calls_s=total, per_kernel_s=per)))
 """
 
 
 def measure_compile(names=None) -> dict:
-    """First-call times of every Numba CPU kernel, the optional ``conv_transpose2d_backward`` included (float32;
-    only ``names`` when given) in fresh processes: empty cache, then filled."""
+    """First-call times of every Numba CPU kernel (float32; only ``names`` when given) in fresh processes: empty
+    cache, then filled."""
     code = _COMPILE_CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), wanted=sorted(names or ()))
     out = {}
     with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:

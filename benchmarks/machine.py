@@ -47,7 +47,7 @@ def _numba_threading() -> str:
     try:
         _touch(4)
         layer = numba.threading_layer()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001  (any failure is reported, not raised)
         layer = f"unknown ({type(e).__name__})"
     return f"{layer}, {numba.config.NUMBA_NUM_THREADS} threads"
 
@@ -58,7 +58,7 @@ def _blas() -> str:
 
         cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"{cfg.get('name')} {cfg.get('version')}{_openblas_core()}"
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001  (any failure is reported, not raised)
         return "?"
 
 
@@ -96,7 +96,7 @@ def _gpu() -> str:
         props = cupy.cuda.runtime.getDeviceProperties(0)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         return f"{name}, {props['totalGlobalMem'] / 2 ** 30:.0f} GiB, cupy {cupy.__version__}"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001  (any failure is reported, not raised)
         return f"none ({type(e).__name__}: {e})"
 
 

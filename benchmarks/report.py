@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import kernels as kbench  # noqa: E402
-import report_figures as figs  # noqa: E402
-import step_pairs  # noqa: E402
+import kernels as kbench  # noqa: E402  (after the sys.path / environment set-up above)
+import report_figures as figs  # noqa: E402  (after the sys.path / environment set-up above)
+import step_pairs  # noqa: E402  (after the sys.path / environment set-up above)
 
 FIGURES = {"kernels": "kernels.png", "roofline": "roofline.png", "step": "step_vs_batch.png", "jit": "jit.png"}
 TARGET_RATIO, TARGET_PEAK = 0.67, 0.40
@@ -192,7 +192,7 @@ def readme(res, command: str) -> str:
               "own process (benchmarks/kernels.py).", "",
               f"![roofline]({FIGURES['roofline']})", "",
               "Roofline: achieved GFLOP/s against FLOPs per compulsory byte (every input and output once), under "
-              f"min(SGEMM peak, intensity x copy bandwidth) measured at the start of this run; FLOP counts in "
+              "min(SGEMM peak, intensity x copy bandwidth) measured at the start of this run; FLOP counts in "
               "benchmarks/report_figures.py.", ""]
     pts = {(p["layer"], p["kernel"], p["impl"]): p for p in res["roofline"]}
     head = ["layer", "kernel", "impl", "median ms", "IQR ms", "/torch", "GFLOP/s", "FLOP/byte"]

@@ -40,13 +40,9 @@ def kernel_flops(name: str, args: tuple) -> float:
     if name == "conv_transpose2d_forward":
         x, w = args[0], args[1]
         return 2.0 * x.shape[0] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] * x.shape[2] * x.shape[3]
-    if name == "conv_transpose2d_backward_input":
-        gy, w, s, p = args
-        ho, wo = _conv_out(gy.shape[2], w.shape[2], s[0], p[0]), _conv_out(gy.shape[3], w.shape[3], s[1], p[1])
-        return 2.0 * gy.shape[0] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] * ho * wo
-    if name == "conv_transpose2d_backward_weight":
-        gy, x, k = args[0], args[1], args[2]
-        return 2.0 * x.shape[0] * x.shape[1] * gy.shape[1] * k[0] * k[1] * x.shape[2] * x.shape[3]
+    if name == "conv_transpose2d_backward":  # gx = conv2d(gy, W) and gW: two GEMMs of the forward's size
+        x, w = args[1], args[2]
+        return 4.0 * x.shape[0] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] * x.shape[2] * x.shape[3]
     raise KeyError(f"no FLOP count for kernel {name!r}")
 
 
@@ -101,7 +97,7 @@ def kernel_bars(rows: list[dict], batch: int, path) -> None:
         ax.bar(x + (i - (len(impls) - 1) / 2) * width, vals, width, label=impl, color=COLORS.get(impl))
     short = {"conv2d_forward": "conv fwd", "conv2d_backward_input": "conv d/dx", "conv2d_backward_weight": "conv d/dW",
              "conv2d_backward_bias": "d/db", "conv_transpose2d_forward": "convT fwd",
-             "conv_transpose2d_backward_input": "convT d/dx", "conv_transpose2d_backward_weight": "convT d/dW",
+             "conv_transpose2d_backward": "convT d/dx,dW",
              "dense_forward": "dense fwd", "dense_backward": "dense bwd", "reparameterize_kl_forward": "reparam fwd",
              "reparameterize_kl_backward": "reparam bwd", "bce_with_logits_forward": "BCE fwd",
              "bce_with_logits_backward": "BCE bwd"}

@@ -32,11 +32,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import torch
+    from pytorch_reference import build_torch_conv_vae, load_binarised
 
     import minivae as mv
     from minivae.models import ConvVAE, negative_elbo
     from minivae.optim import Adam
-    from pytorch_reference import build_torch_conv_vae, load_binarised
 
     xtr, _ = load_binarised("fashion-mnist", train_limit=args.steps * args.batch_size)
     dtype = np.dtype(args.dtype)

@@ -19,7 +19,7 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
-import minivae  # noqa: E402
+import minivae  # noqa: E402  (after the sys.path / environment set-up above)
 
 project = "minivae"
 author = "the minivae developers"

@@ -9,7 +9,7 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 try:
-    import minivae  # noqa: F401
+    import minivae  # noqa: F401  (imported to check that minivae is importable)
 except ModuleNotFoundError:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 

@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import minivae as mv  # noqa: E402
-import minivae.autograd.forward_ad as fwAD  # noqa: E402
-import minivae.functional as F  # noqa: E402
-from minivae.autograd import functional as AF  # noqa: E402
-from minivae.autograd import grad  # noqa: E402
+import minivae as mv  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.autograd.forward_ad as fwAD  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.functional as F  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd import functional as AF  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd import grad  # noqa: E402  (after the sys.path / environment set-up above)
 
 W = mv.Tensor(np.array([[1.0, -0.5, 0.2], [0.3, 0.8, -1.0], [-0.7, 0.1, 0.4], [0.5, 0.5, 0.5]]))
 X0 = np.array([0.2, -0.4, 0.9])

@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import minivae as mv  # noqa: E402
-import minivae.functional as F  # noqa: E402
-from minivae.autograd import functional as AF  # noqa: E402
-from minivae.autograd import grad  # noqa: E402
-from minivae.autograd.engine import _topological_order  # noqa: E402
+import minivae as mv  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.functional as F  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd import functional as AF  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd import grad  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.autograd.engine import _topological_order  # noqa: E402  (after the sys.path / environment set-up above)
 
 COSTS = []
 

@@ -94,12 +94,14 @@ _RULES = (
 def check_config(config) -> None:
     """Raise ValueError (one line naming the field and its flag) for the first bad value of a TrainConfig:
     counts and limits >= 1, ``lr`` finite and > 0, ``beta``/``gamma``/``capacity_max`` finite and >= 0,
-    ``data_dir`` an existing folder, ``model_options`` keys the model accepts."""
+    ``out`` a non-empty path, ``data_dir`` an existing folder, ``model_options`` keys the model accepts."""
     for name, flag, ok, rule in _RULES:
         value = getattr(config, name)
         if not ok(value):
             where = f"{name} ({flag})" if flag else name
             raise ValueError(f"{where} must be {rule}, got {value!r}")
+    if not isinstance(config.out, (str, Path)) or not str(config.out):
+        raise ValueError(f"out (--out) must name a folder, got {config.out!r}")
     if config.data_dir is not None and not Path(config.data_dir).expanduser().is_dir():
         raise ValueError(f"--data-dir {config.data_dir}: no such folder")
     check_model_options(config.model, config.model_options)

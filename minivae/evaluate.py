@@ -121,11 +121,15 @@ def iw_log_likelihood(model, images: np.ndarray, k: int = 1000, labels_onehot: n
 def load_run_test_data(config, test_limit: int | None = None, data_dir: str | None = None):
     """The test images and int labels a run was evaluated on (same data set, binarisation and test limit, unless
     ``test_limit``/``data_dir`` override them). Returns ``(x (N, C, H, W) float32, y (N,) int64)``.
-    Raises DatasetNotFoundError when the data set is missing."""
+    Raises DatasetNotFoundError when the data set is missing, ValueError for ``test_limit`` < 1 (0 would
+    silently mean the whole test set)."""
     import dataclasses
 
     from minivae.train import load_data
 
+    if test_limit is not None and not (isinstance(test_limit, int) and not isinstance(test_limit, bool)
+                                       and test_limit >= 1):
+        raise ValueError(f"--test-limit must be an integer >= 1, got {test_limit!r}")
     changes = {}
     if test_limit is not None:
         changes["test_limit"] = test_limit

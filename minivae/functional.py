@@ -16,8 +16,19 @@ from minivae.ops.linear import linear
 from minivae.ops.loss import binary_cross_entropy_with_logits, gaussian_nll, mse_loss
 from minivae.ops.matmul import matmul
 from minivae.ops.reduction import mean, norm, prod, std, sum, var
-from minivae.ops.shape import (broadcast_to, expand, flatten, permute, reshape, squeeze, t, transpose, unflatten,
-                               unsqueeze, view)
+from minivae.ops.shape import (
+                               broadcast_to,
+                               expand,
+                               flatten,
+                               permute,
+                               reshape,
+                               squeeze,
+                               t,
+                               transpose,
+                               unflatten,
+                               unsqueeze,
+                               view,
+)
 from minivae.ops.softmax import log_softmax, logsumexp, softmax
 from minivae.ops.unary import abs, cos, erf, expm1, log1p, reciprocal, rsqrt, sin, sqrt
 from minivae.ops.vae import kl_normal, reparameterize_kl

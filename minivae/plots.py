@@ -4,6 +4,7 @@ the decoded 2-D manifold, interpolations, CVAE class rows, latent traversals, de
 
 Images are ``(N, C, H, W)`` host float arrays in [0, 1]; decoded images are Bernoulli means (sigmoid of the
 logits) or Gaussian means clipped to [0, 1]. Conditional models take one-hot labels ``y`` ``(N, K)``.
+Every PNG is written atomically (:func:`save_figure`: a temporary file renamed over the destination).
 """
 from __future__ import annotations
 
@@ -48,6 +49,16 @@ def png_path(path) -> Path:
     return path if path.suffix else path.with_name(path.name + ".png")
 
 
+def save_figure(fig, path) -> Path:
+    """Render ``fig`` as PNG (120 dpi) to a temporary file beside ``png_path(path)`` and rename it over that
+    file (:func:`minivae.checkpoint.atomic_write`): a full disk or a kill leaves the old figure or none, never
+    a truncated PNG, and a symbolic link at the destination is replaced, never written through. Returns the
+    path. Raises OSError when the folder cannot be written."""
+    from minivae.checkpoint import atomic_write
+
+    return atomic_write(png_path(path), lambda f: fig.savefig(f, dpi=120, format="png"))
+
+
 def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -> Path:
     fig, ax = _subplots((cols * 0.6 + 0.4, rows * 0.6 + 0.6))
     ax.imshow(image_grid(images, rows, cols), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
@@ -55,9 +66,7 @@ def save_grid(images: np.ndarray, path, rows: int, cols: int, title: str = "") -
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = png_path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def decode_probs(model, z: np.ndarray, y=None) -> np.ndarray:
@@ -101,9 +110,7 @@ def loss_curves(history: list, path) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = png_path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -> Path:
@@ -117,9 +124,7 @@ def latent_scatter(mu: np.ndarray, labels: np.ndarray, path, class_names=None) -
     ax.set_ylabel("z[1]")
     ax.set_title("test-set means of q(z|x)")
     fig.tight_layout()
-    path = png_path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path)
 
 
 def encode_means(model, x: np.ndarray, y=None) -> np.ndarray:

@@ -7,10 +7,13 @@
 * it deletes the temporary files (``.checkpoint.npz.*.tmp``, ``.metrics.json.*.tmp``) that a run killed
   during a write left behind;
 * it refuses a folder that already holds a run (a ``checkpoint.npz`` or ``metrics.json``) unless the run is
-  being resumed from that folder or ``overwrite`` is set, and says which flag to use.
+  being resumed from that folder or ``overwrite`` is set, and says which flag to use; ``--resume DIR
+  --overwrite`` on the same folder is refused (it would delete what it continues);
+* a lock file that is a symbolic link is refused, never followed.
 """
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from minivae.data.folders import FolderInUseError, FolderLock, remove_stale
@@ -43,15 +46,30 @@ def open_run_folder(out, resume=None, overwrite: bool = False) -> FolderLock:
     """Lock the run folder ``out`` (created if missing), clean its stale temporary files and check it may
     be written. Returns the held lock; the caller releases it (``lock.release()``) when the run ends.
 
+    Nothing is deleted here: with ``overwrite`` the caller calls :func:`clear_run` once everything the run
+    needs (data, model, the checkpoint it resumes) has loaded, so a run that cannot start leaves the old one.
+
     Args:
         out: the run folder (``--out``).
         resume: the folder (or checkpoint file) the run continues, if any: ``out`` may then hold that run.
-        overwrite: replace a run already in ``out`` (its checkpoint and metrics are deleted now).
+        overwrite: replace a run already in ``out``.
     Raises:
-        RunFolderError: another process holds the folder (named by PID), it holds a run and neither
-            ``resume`` (from it) nor ``overwrite`` was given, or it cannot be created or written.
+        RunFolderError: ``resume`` and ``overwrite`` together on the same folder (the run would delete what
+            it continues), another process holds the folder (named by PID), its lock file is a symbolic link
+            or cannot be opened, it holds a run and neither ``resume`` (from it) nor ``overwrite`` was given,
+            or it cannot be created.
     """
     out = Path(out)
+    src = Path(resume) if resume is not None else None
+    resuming_here = src is not None and _same_folder(src if src.is_dir() else src.parent, out)
+    if resuming_here and overwrite:
+        raise RunFolderError(f"--resume {resume} with --overwrite: --overwrite would delete the run that --resume "
+                             f"continues; drop --overwrite to continue it, or drop --resume to replace it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunFolderError(f"--out {out} is not writable: {err.strerror or err}; choose another --out "
+                             f"folder") from None
     lock = FolderLock(out, LOCK)
     try:
         lock.acquire()
@@ -60,20 +78,24 @@ def open_run_folder(out, resume=None, overwrite: bool = False) -> FolderLock:
         raise RunFolderError(f"--out {out} is in use by {who} (another minivae train); wait for it to end "
                              f"or choose another --out") from None
     except OSError as err:
-        raise RunFolderError(f"--out {out} is not writable: {err.strerror or err}; choose another --out "
-                             f"folder") from None
+        if err.errno == errno.ELOOP:
+            raise RunFolderError(f"--out {out}: its lock file {out / LOCK} is a symbolic link, which minivae "
+                                 f"does not follow; delete the link or choose another --out") from None
+        raise RunFolderError(f"--out {out}: cannot open its lock file {out / LOCK}: {err.strerror or err}; "
+                             f"delete it or choose another --out") from None
     try:
         remove_stale(out, TEMP_PATTERNS)
-        if holds_run(out):
-            src = Path(resume) if resume is not None else None
-            resuming_here = src is not None and _same_folder(src if src.is_dir() else src.parent, out)
-            if overwrite:
-                for name in (CHECKPOINT, METRICS):
-                    (out / name).unlink(missing_ok=True)
-            elif not resuming_here:
-                raise RunFolderError(f"--out {out} already holds a run; continue it with --resume {out}, or "
-                                     f"replace it with --overwrite (or choose another --out)")
+        if holds_run(out) and not overwrite and not resuming_here:
+            raise RunFolderError(f"--out {out} already holds a run; continue it with --resume {out}, or "
+                                 f"replace it with --overwrite (or choose another --out)")
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def clear_run(out) -> None:
+    """Delete the run saved in ``out`` (its checkpoint and metrics), for ``--overwrite``; call while holding
+    the folder's lock, once the new run has everything it needs to start."""
+    for name in (CHECKPOINT, METRICS):
+        (Path(out) / name).unlink(missing_ok=True)

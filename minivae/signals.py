@@ -1,13 +1,13 @@
-"""Stopping a run cleanly on Ctrl-C (SIGINT) or ``kill`` (SIGTERM).
+"""Stopping a run cleanly on Ctrl-C (SIGINT), ``kill`` (SIGTERM) or a closed terminal (SIGHUP).
 
-Inside :class:`GracefulStop`, either signal raises :class:`Interrupted` (a ``KeyboardInterrupt``) at once,
+Inside :class:`GracefulStop`, any of these signals raises :class:`Interrupted` (a ``KeyboardInterrupt``) at once,
 except within a :meth:`GracefulStop.deferred` block (a training step, a checkpoint write): there the signal
 is remembered and raised when the block ends, so the step completes and the checkpoint file is either the
 old one or the new one, never a half-written temporary file. A second signal during a deferred block raises
 at once (the user insists; :func:`minivae.checkpoint.atomic_write` still removes its temporary file).
 
 The command line turns :class:`Interrupted` into one line on stderr and the exit status ``128 + signal``
-(130 for SIGINT, 143 for SIGTERM), as a shell reports a process ended by that signal.
+(130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a process ended by that signal.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 class GracefulStop:
-    """Context manager handling SIGINT and SIGTERM as described in the module docstring.
+    """Context manager handling SIGINT, SIGTERM and SIGHUP (where the platform has it) as described in the module docstring.
 
     Handlers are installed only in the main thread (elsewhere Python forbids it and this does nothing);
     the previous handlers are restored on exit, or, with ``ignore_after=True`` (the ``minivae`` program, whose
@@ -37,7 +37,7 @@ class GracefulStop:
     down, so that a finished run is not reported as killed.
     """
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
 
     def __init__(self, ignore_after: bool = False):
         self._previous: dict = {}

@@ -25,17 +25,29 @@ from tqdm import tqdm
 from minivae import backend, kernels
 from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
-from minivae.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
+from minivae.checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, read_info, save_checkpoint,
+                                strict_json)
 from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
 from minivae.nn import init
 from minivae.optim import Adam
-from minivae.runs import CHECKPOINT, METRICS, open_run_folder
+from minivae.run_checks import (  # DivergedError, NonFiniteLossError: re-exported, as before
+    DivergedError,  # noqa: F401
+    NonFiniteLossError,
+    check_epoch_finite,
+    check_finite_weights,
+    check_model_config,
+    check_resume_meta,
+    check_resume_state,
+)
+from minivae.runs import CHECKPOINT, METRICS, clear_run, open_run_folder
 from minivae.signals import GracefulStop
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and step (parameters are
-    left as they were before that step, and the last good checkpoint is kept)."""
+class FigureError(OSError):
+    """The figures of a finished run could not be written (the checkpoint and metrics are saved)."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
 
 
 @dataclass
@@ -67,7 +79,7 @@ class TrainConfig:
     gamma: float = 1000.0  # weight of |KL - C| (Burgess et al. 2018 use 1000 on dSprites)
 
     #: keys that must match when resuming from a checkpoint
-    STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "beta",
+    STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "test_limit", "beta",
                   "binarize", "model_options", "likelihood", "capacity_max", "capacity_steps", "gamma")
 
 
@@ -173,19 +185,32 @@ def model_kwargs(config: TrainConfig, in_channels: int, num_classes: int | None 
 def model_from_checkpoint(path, device: str = "cpu"):
     """Rebuild the model saved in a checkpoint file or run folder; returns ``(model, TrainConfig, meta)``.
 
-    Raises CheckpointError when the file is missing/corrupt or does not describe a model.
+    Only the model's arrays are read (each checked against the model's shapes before it is allocated); the
+    model's sizes in the metadata may not exceed the number of parameter values the file holds.
+
+    Raises CheckpointError (one line) when the file is missing/corrupt, does not describe a model, or holds
+    non-finite weights (a diverged run).
     """
     path = Path(path)
     src = path / CHECKPOINT if path.is_dir() else path
-    ckpt = load_checkpoint(src)
-    meta = ckpt["meta"]
-    if "config" not in meta or "model_config" not in meta:
-        raise CheckpointError(f"{src} holds no model description (config / model_config)")
+    meta = read_info(src)["meta"]
+    if not isinstance(meta.get("config"), dict) or not isinstance(meta.get("model_config"), dict):
+        raise CheckpointError(f"checkpoint {src} holds no model description (config / model_config): not a "
+                              f"checkpoint of `minivae train`")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+    try:
+        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+    except TypeError as err:
+        raise CheckpointError(f"checkpoint {src}: bad config in its metadata: {err}") from None
+    check_model_config(meta["model_config"], src)
     try:
         model = build_model(config.model, **meta["model_config"])
-        model.load_state_dict(ckpt["model"])
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"cannot rebuild model {config.model!r} from {src}: {err}") from None
+    arrays = load_checkpoint(src, model=model)["model"]
+    check_finite_weights(arrays, src)
+    try:
+        model.load_state_dict(arrays)
     except (TypeError, ValueError, KeyError) as err:
         raise CheckpointError(f"cannot rebuild model {config.model!r} from {src}: {err}") from None
     return model.to(device), config, meta
@@ -196,11 +221,11 @@ def model_from_checkpoint(path, device: str = "cpu"):
 
 def _config_from_checkpoint(meta: dict, config: TrainConfig, path) -> TrainConfig:
     saved = meta.get("config")
-    if saved is None:
+    if not isinstance(saved, dict):
         raise CheckpointError(f"{path} holds no training config: cannot resume from it")
     default = TrainConfig()  # checkpoints from before a key existed hold its default
     # compare as stored: the checkpoint went through JSON, which turns tuples into lists
-    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731
+    as_json = lambda v: json.loads(json.dumps(v))  # noqa: E731  (a one-line formula)
     diffs = [f"{k}: checkpoint {saved.get(k, getattr(default, k))!r}, requested {getattr(config, k)!r}"
              for k in TrainConfig.STRUCTURAL
              if as_json(saved.get(k, getattr(default, k))) != as_json(getattr(config, k))]
@@ -238,6 +263,8 @@ def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=pr
     from minivae.config_checks import check_config
 
     check_config(config)
+    if resume is not None and not str(resume):
+        raise ValueError("--resume: empty path; give the run folder (or checkpoint file) to continue")
     preflight.check_device(config.device)
     out = Path(config.out)
     lock = open_run_folder(out, resume, overwrite)
@@ -247,13 +274,13 @@ def fit(config: TrainConfig, resume: str | Path | None = None, data=None, log=pr
         if config.kernels:
             kernels.use(config.kernels, device=config.device)
         with GracefulStop() as stop:
-            return _fit(config, out, resume, data, log, stop)
+            return _fit(config, out, resume, data, log, stop, overwrite)
     finally:
         kernels.use(previous, device=config.device)
         lock.release()
 
 
-def _fit(config, out, resume, data, log, stop):
+def _fit(config, out, resume, data, log, stop, overwrite=False):
     from minivae.preflight import check_space
 
     xtr, ytr, xte, yte = data if data is not None else load_data(config)
@@ -278,12 +305,14 @@ def _fit(config, out, resume, data, log, stop):
     if resume is not None:
         resume = Path(resume)
         src = resume / CHECKPOINT if resume.is_dir() else resume
-        ckpt = load_checkpoint(src)
-        _config_from_checkpoint(ckpt["meta"], config, src)
-        if ckpt["meta"]["epoch"] >= config.epochs:
-            raise ValueError(f"the run in {src} already has {ckpt['meta']['epoch']} epochs: pass --epochs N with "
-                             f"N > {ckpt['meta']['epoch']} to continue it")
-        meta = ckpt["meta"]
+        meta = read_info(src)["meta"]
+        _config_from_checkpoint(meta, config, src)
+        check_resume_meta(meta, src)
+        if meta["epoch"] >= config.epochs:
+            raise ValueError(f"the run in {src} already has {meta['epoch']} epochs: pass --epochs N with "
+                             f"N > {meta['epoch']} to continue it")
+        ckpt = load_checkpoint(src, model=model, optimizer=optimizer)
+        check_resume_state(ckpt, optimizer, src)
         try:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -295,6 +324,13 @@ def _fit(config, out, resume, data, log, stop):
                                   f"{err}") from None
         log(f"resumed from {src} after epoch {meta['epoch']} (step {step})")
 
+    if overwrite:  # everything the run needs has loaded: now the old run may go
+        clear_run(out)
+    if config.progress and config.device == "cpu" and kernels.current("cpu") == "numba":
+        from minivae.kernels import cpu as cpu_kernels
+
+        if cpu_kernels.cache_is_cold():  # one line instead of a progress bar frozen at 0 while Numba compiles
+            log("compiling the Numba CPU kernels (first run only: they are cached for the next runs) ...")
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
@@ -330,9 +366,10 @@ def _fit(config, out, resume, data, log, stop):
                   "test_kl": ev["kl"], "seconds": train_seconds, "examples_per_second": seen / train_seconds}
         if capacity is not None:
             record["capacity"] = capacity
-        history.append(record)
         log(f"epoch {epoch}: train loss {record['train_loss']:.2f} nats, test ELBO {ev['elbo']:.2f} nats "
             f"(recon {ev['recon']:.2f}, KL {ev['kl']:.2f}), {train_seconds:.1f} s")
+        check_epoch_finite(epoch, record, model, optimizer, ckpt_path)  # a diverged epoch is never saved
+        history.append(record)
         meta = {"config": dataclasses.asdict(config), "epoch": epoch, "step": step, "history": history,
                 "model_config": model.config(), "loader": _encode_rng(loader.state_dict()),
                 "eps_rng": eps_rng.bit_generator.state, "kernels": kernels.current(config.device)}
@@ -343,37 +380,54 @@ def _fit(config, out, resume, data, log, stop):
     if config.figures and history:
         from minivae import plots
 
-        ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed, labels_onehot=yte_onehot)
-        metrics["figures"] = plots.training_figures(model, xte, yte, ev["mu"], history, out, seed=config.seed,
-                                                    dataset=config.dataset, beta=config.beta,
-                                                    capacity=config.capacity_max is not None)
-        _write_metrics(out, config, history, figures=metrics["figures"])
+        try:
+            ev = evaluate(model, xte, config.eval_batch_size, seed=config.seed, labels_onehot=yte_onehot)
+            metrics["figures"] = plots.training_figures(model, xte, yte, ev["mu"], history, out, seed=config.seed,
+                                                        dataset=config.dataset, beta=config.beta,
+                                                        capacity=config.capacity_max is not None)
+            _write_metrics(out, config, history, figures=metrics["figures"])
+        except OSError as err:
+            where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+            raise FigureError(f"could not write the figures to {out}: {err.strerror or err}{where}; the run is "
+                              f"complete (checkpoint {ckpt_path}, epoch {history[-1]['epoch']}, and metrics are "
+                              f"saved); draw them later with `minivae plot {out}`") from None
     return metrics
 
 
 def _save_epoch(out, ckpt_path, model, optimizer, meta, config, history) -> None:
-    """Checkpoint and metrics of the epoch just finished; a failed write (disk full, folder gone) raises
-    CheckpointError naming the last good checkpoint (``os.replace`` never ran, so it is intact)."""
+    """Checkpoint and metrics of the epoch just finished; a failed checkpoint write (disk full, folder gone)
+    raises CheckpointError naming the last good checkpoint (``os.replace`` never ran, so it is intact); a
+    failed metrics write names the metrics file (the checkpoint of the epoch is saved by then)."""
     try:
         save_checkpoint(ckpt_path, model, optimizer, meta)
-        _write_metrics(out, config, history)
     except OSError as err:
         try:
-            kept = load_checkpoint(ckpt_path)["meta"].get("epoch")
+            kept = read_info(ckpt_path)["meta"].get("epoch")
             last = f"the last good checkpoint is {ckpt_path} (epoch {kept})"
         except CheckpointError:
             last = "no checkpoint had been written yet"
         raise CheckpointError(f"could not write the checkpoint of epoch {meta['epoch']} to {ckpt_path}: "
                               f"{err.strerror or err}; {last}") from None
+    try:
+        _write_metrics(out, config, history)
+    except OSError as err:
+        raise CheckpointError(f"could not write the metrics of epoch {meta['epoch']} to {out / METRICS}: "
+                              f"{err.strerror or err}; the checkpoint of epoch {meta['epoch']} is saved at "
+                              f"{ckpt_path} (`minivae train --resume {out}` rewrites the metrics)") from None
 
 
 def _write_metrics(out: Path, config: TrainConfig, history: list, figures=None) -> dict:
+    """Write ``out/metrics.json`` atomically as strict JSON: a NaN/inf value is written ``null`` and its key
+    listed under ``"non_finite"`` with the reason. Returns the metrics dict (as written)."""
     metrics = {"test_elbo": history[-1]["test_elbo"] if history else None, "units": "nats",
                "likelihood": config.likelihood,
                "config": dataclasses.asdict(config), "epochs": history}
     if figures:
         metrics["figures"] = figures
-    atomic_write_text(out / METRICS, json.dumps(metrics, indent=2))
+    clean, bad = strict_json(metrics)
+    if bad:
+        clean["non_finite"] = {"keys": bad, "reason": "NaN or infinite values are written as null (strict JSON)"}
+    atomic_write_text(out / METRICS, json.dumps(clean, indent=2, allow_nan=False))
     return metrics
 
 

@@ -12,22 +12,13 @@ import pathlib
 if os.environ.get("MINIVAE_REAL_GPU") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np  # noqa: E402  (after the sys.path / environment set-up above)
+import pytest  # noqa: E402  (after the sys.path / environment set-up above)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _shared_data() -> pathlib.Path:
-    """``$MINIVAE_SHARED_DATA``, else ``../shared/data`` beside the checkout, else the workplace's fixed
-    location (for a clone made elsewhere on the same machine, e.g. by CI)."""
-    if os.environ.get("MINIVAE_SHARED_DATA"):
-        return pathlib.Path(os.environ["MINIVAE_SHARED_DATA"])
-    candidates = [REPO.parent / "shared" / "data", pathlib.Path("/work/shared/data")]
-    return next((c for c in candidates if (c / "mnist").is_dir()), candidates[0])
-
-
-SHARED_DATA = _shared_data()
+from datapaths import SHARED_DATA  # noqa: E402  (the search path is documented in tests/datapaths.py)
 
 
 def _in_ci() -> bool:

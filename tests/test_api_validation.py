@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 import os
-import pathlib
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 import minivae as mv
 import minivae.functional as F
@@ -17,8 +17,6 @@ from minivae.backend import DeviceMismatchError, GPUUnavailableError
 from minivae.cli import main
 from minivae.data import DataLoader
 from minivae.optim import SGD, Adam, RMSprop
-
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 
 def leaf(shape, seed=0):

@@ -2,7 +2,9 @@
 
 A bounded loop starts ``minivae train`` (or ``--resume`` once a checkpoint exists) in a subprocess and kills
 it, alternating SIGKILL and SIGTERM; half of the kills are aimed at a checkpoint write (sent as soon as the
-``.checkpoint.npz.*.tmp`` file appears), the others at a random moment. After every kill the folder must
+``.checkpoint.npz.*.tmp`` file appears), the others at a random point of progress (after 0, 1 or 2 more
+checkpoints have been written): every kill is driven by the run's progress, never by wall time, so ten kills
+land within the first 20 of the 30 epochs however fast the machine is. After every kill the folder must
 hold a loadable checkpoint (once one was written) whose epoch never goes back; after a SIGTERM the process
 exits 143 with the resume hint and leaves no temporary file; a SIGKILL's temporary file is removed by the
 next process that opens the folder. Finally ``--resume`` finishes the run, and its arrays equal, bit for
@@ -24,11 +26,11 @@ import time
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 from minivae.checkpoint import load_checkpoint
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                  reason=f"Fashion-MNIST is not installed at {FASHION}")]
@@ -75,6 +77,15 @@ def _wait(proc, until, timeout=180.0) -> bool:
     return True
 
 
+def _checkpoint_id(out: pathlib.Path):
+    """Identity of the current checkpoint file (each write renames a new file into place), or None."""
+    try:
+        st = os.stat(out / "checkpoint.npz")
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def _arrays(out: pathlib.Path) -> dict:
     with np.load(out / "checkpoint.npz") as npz:
         return {k: npz[k] for k in npz.files if k != "meta"}
@@ -96,9 +107,11 @@ def test_training_killed_at_random_moments_never_loses_the_run(tmp_path):
                 alive = _wait(proc, lambda: any(n.startswith(".checkpoint.npz.") for n in _temp_files(out)))
             else:
                 alive = _wait(proc, lambda: _handlers_installed(out, proc.pid))
-                if alive:
-                    time.sleep(rng.uniform(0.0, 1.5))
-                    alive = proc.poll() is None
+                for _ in range(rng.randint(0, 2) if alive else 0):  # a random number of checkpoints later
+                    seen = _checkpoint_id(out)
+                    alive = _wait(proc, lambda: _checkpoint_id(out) != seen)
+                    if not alive:
+                        break
             if alive:
                 counts["checkpoint_temp_seen_at_kill"] += any(n.startswith(".checkpoint.npz.")
                                                               for n in _temp_files(out))

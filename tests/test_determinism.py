@@ -13,15 +13,14 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 from minivae.kernels import _blas, _cpu_threads, cpu
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 
 def _openblas_get_num_threads():
@@ -65,8 +64,8 @@ def test_chunk_bounds_depend_only_on_size_and_threads():
     assert _cpu_threads.chunk_bounds(1000, min_chunk=1000).size == 2  # small work: one chunk
 
 
-@pytest.mark.parametrize("kernel", ["conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",
-                                    "conv2d_backward_bias"])
+@pytest.mark.parametrize("kernel", ["conv2d_forward", "conv2d_backward_weight", "conv_transpose2d_forward",
+                                    "conv_transpose2d_backward", "conv2d_backward_bias"])
 def test_chunked_kernels_give_the_same_bits_every_call(kernel):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 8, 14, 14)).astype(np.float32)
@@ -74,7 +73,9 @@ def test_chunked_kernels_give_the_same_bits_every_call(kernel):
     gy = rng.standard_normal((32, 16, 7, 7)).astype(np.float32)
     call = {"conv2d_forward": lambda: cpu.conv2d_forward(x, w, None, (2, 2), (1, 1)),
             "conv2d_backward_weight": lambda: cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)),
-            "conv2d_backward_input": lambda: cpu.conv2d_backward_input(gy, w, (14, 14), (2, 2), (1, 1)),
+            "conv_transpose2d_forward": lambda: cpu.conv_transpose2d_forward(gy, w, None, (2, 2), (1, 1), (1, 1)),
+            "conv_transpose2d_backward": lambda: np.concatenate(
+                [a.ravel() for a in cpu.conv_transpose2d_backward(x, gy, w, (2, 2), (1, 1))]),
             "conv2d_backward_bias": lambda: cpu.conv2d_backward_bias(gy)}[kernel]
     first = call()
     for _ in range(30):

@@ -86,6 +86,14 @@ def test_prod_first_derivative_at_zeros_matches_pytorch():
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
 
 
+def test_norm_second_derivative_at_zero():
+    x = mv.zeros(3, dtype=mv.float64, requires_grad=True)
+    (g,) = mv.autograd.grad(x.norm(), x, create_graph=True)
+    (h,) = mv.autograd.grad((g * mv.tensor([1.0, 2.0, 3.0], dtype=mv.float64)).sum(), x)
+    np.testing.assert_array_equal(g.detach().numpy(), np.zeros(3))
+    np.testing.assert_array_equal(h.numpy(), np.zeros(3))
+
+
 def test_cross_entropy_weight_with_label_smoothing_is_refused():
     with pytest.raises(ValueError, match="label_smoothing"):
         F.cross_entropy(mv.zeros(2, 3), mv.tensor([0, 1]), weight=mv.ones(3), label_smoothing=0.1)

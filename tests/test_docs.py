@@ -6,11 +6,12 @@
   cells, so the docs build below renders those outputs instead of running the notebook a second time.
 * ``make docs`` (sphinx-build -W) succeeds and the pages it promises exist and hold what they should.
 
-The tests run in the order written (the docs build last, after the notebooks filled the cache). Run alone,
-the docs build executes the notebooks itself.
+Each notebook is executed once per session (:func:`executed_notebook`, a session fixture), by whichever test asks
+first; the docs build asks for every notebook before it starts, so the tests hold in any order or alone.
 """
 from __future__ import annotations
 
+import contextlib
 import html as html_module
 import os
 import re
@@ -52,9 +53,15 @@ def _needs(module: str):
         raise
 
 
-def _kernel_env(monkeypatch) -> None:
+@contextlib.contextmanager
+def _kernel_env():
     """The notebook kernel sees the machine as a learner would: no CUDA simulator (conftest switches it on)."""
-    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    saved = os.environ.pop("NUMBA_ENABLE_CUDASIM", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["NUMBA_ENABLE_CUDASIM"] = saved
 
 
 def test_the_notebooks_are_there():
@@ -93,17 +100,32 @@ def _store_for_docs(nb, path: Path) -> None:
         CacheBundleIn(nb, str(path)), check_validity=False, overwrite=True)
 
 
+@pytest.fixture(scope="session")
+def executed_notebook():
+    """``run(path) -> the executed notebook``: each notebook runs once per session in a real Jupyter kernel (and
+    is stored in the docs build's jupyter-cache); later calls return the same result."""
+    done = {}
+
+    def run(path):
+        if path not in done:
+            nbformat, nbclient = _needs("nbformat"), _needs("nbclient")
+            _needs("ipykernel")
+            nb = nbformat.read(path, as_version=4)
+            client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                                             resources={"metadata": {"path": str(path.parent)}})
+            with _kernel_env():
+                client.execute()  # raises CellExecutionError with the failing cell and its traceback
+            _store_for_docs(nb, path)
+            done[path] = nb
+        return done[path]
+
+    return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom_in_a_jupyter_kernel(path, monkeypatch):
-    nbformat = _needs("nbformat")
-    nbclient = _needs("nbclient")
-    _needs("ipykernel")
-    _kernel_env(monkeypatch)
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                                     resources={"metadata": {"path": str(path.parent)}})
-    client.execute()  # raises CellExecutionError with the failing cell and its traceback
+def test_notebook_runs_top_to_bottom_in_a_jupyter_kernel(path, executed_notebook):
+    nb = executed_notebook(path)
     errors = [out for cell in nb.cells for out in cell.get("outputs", []) if out.output_type == "error"]
     assert not errors
     text = _text_of(nb)
@@ -113,7 +135,6 @@ def test_notebook_runs_top_to_bottom_in_a_jupyter_kernel(path, monkeypatch):
               if "data" in out and ({"image/png", "image/svg+xml"} & set(out.data))]
     if path.name != "backprop_by_hand.ipynb" or _dot_installed():
         assert images, f"{path.name} ran but showed no figure"
-    _store_for_docs(nb, path)
 
 
 def _dot_installed() -> bool:
@@ -123,9 +144,11 @@ def _dot_installed() -> bool:
 
 
 @pytest.mark.slow
-def test_docs_build_with_warnings_as_errors(monkeypatch):
+def test_docs_build_with_warnings_as_errors(executed_notebook):
     _needs("sphinx")
     _needs("myst_nb")
+    for path in NOTEBOOKS:  # the cache the build renders from, whatever ran before
+        executed_notebook(path)
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)

@@ -20,14 +20,14 @@ _OK, _WHY = gpu_status()
 if not _OK:
     pytest.skip(f"no real GPU: {_WHY}", allow_module_level=True)
 
-import cupy as cp  # noqa: E402
+import cupy as cp  # noqa: E402  (after the sys.path / environment set-up above)
 
-import minivae as mv  # noqa: E402
-import minivae.functional as F  # noqa: E402
-from minivae import kernels  # noqa: E402
-from minivae.backend import DeviceMismatchError  # noqa: E402
-from minivae.kernels import gpu  # noqa: E402
-from minivae.kernels import reference as ref  # noqa: E402
+import minivae as mv  # noqa: E402  (after the sys.path / environment set-up above)
+import minivae.functional as F  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae import kernels  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.backend import DeviceMismatchError  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.kernels import gpu  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.kernels import reference as ref  # noqa: E402  (after the sys.path / environment set-up above)
 
 BATCH = 32
 
@@ -82,8 +82,9 @@ def test_conv_kernels_match_reference_at_conv_vae_shapes(layer, dtype, impl):
         _assert_close(mod.conv2d_forward(xd, wd, bd, stride, padding), y, dtype)
         gy = rng.standard_normal(y.shape).astype(dtype)
         gy64, gyd = gy.astype(np.float64), cp.asarray(gy)
-        _assert_close(mod.conv2d_backward_input(gyd, wd, xs[2:], stride, padding),
-               ref.conv2d_backward_input(gy64, w64, xs[2:], stride, padding), dtype)
+        op = tuple((xs[2 + a] + 2 * padding[a] - ws[2 + a]) % stride[a] for a in (0, 1))  # conv2d's input grad
+        _assert_close(mod.conv_transpose2d_forward(gyd, wd, None, stride, padding, op),
+               ref.conv_transpose2d_forward(gy64, w64, None, stride, padding, op), dtype)
         _assert_close(mod.conv2d_backward_weight(gyd, xd, ws[2:], stride, padding),
                ref.conv2d_backward_weight(gy64, x64, ws[2:], stride, padding), dtype)
     else:
@@ -91,10 +92,9 @@ def test_conv_kernels_match_reference_at_conv_vae_shapes(layer, dtype, impl):
         _assert_close(mod.conv_transpose2d_forward(xd, wd, bd, stride, padding, output_padding), y, dtype)
         gy = rng.standard_normal(y.shape).astype(dtype)
         gy64, gyd = gy.astype(np.float64), cp.asarray(gy)
-        _assert_close(mod.conv_transpose2d_backward_input(gyd, wd, stride, padding),
-               ref.conv_transpose2d_backward_input(gy64, w64, stride, padding), dtype)
-        _assert_close(mod.conv_transpose2d_backward_weight(gyd, xd, ws[2:], stride, padding),
-               ref.conv_transpose2d_backward_weight(gy64, x64, ws[2:], stride, padding), dtype)
+        for got, want in zip(mod.conv_transpose2d_backward(gyd, xd, wd, stride, padding),
+                             ref.conv_transpose2d_backward(gy64, x64, w64, stride, padding)):
+            _assert_close(got, want, dtype)
     _assert_close(mod.conv2d_backward_bias(gyd), ref.conv2d_backward_bias(gy64), dtype)
 
 

@@ -7,13 +7,13 @@ import threading
 
 import numpy as np
 import pytest
+import spy_kernels
 
 import minivae as mv
 import minivae.functional as F
 from minivae import kernels
 from minivae.autograd import grad
 
-import spy_kernels
 
 @pytest.fixture(autouse=True)
 def _spy_set(monkeypatch):
@@ -48,7 +48,7 @@ def test_backward_after_the_block_runs_on_the_forward_kernels():
     loss.backward()
     backward_calls = spy_kernels.CALLS[len(forward_calls):]
     # every backward kernel ran on the spy set (conv input gradients are the other convolution's forward)
-    for name in ("conv2d_forward", "conv_transpose2d_forward", "conv2d_backward_weight", "dense_backward",
+    for name in ("conv_transpose2d_backward", "conv_transpose2d_forward", "conv2d_backward_weight", "dense_backward",
                  "reparameterize_kl_backward", "bce_with_logits_backward"):
         assert name in backward_calls, (name, backward_calls)
     assert all(t.grad is not None for t in leaves)
@@ -104,50 +104,34 @@ def test_registering_an_unknown_device_or_selecting_an_unknown_set_fails_at_once
         kernels.use("nope")
 
 
-def test_optional_kernel_lookup():
-    """get_optional: a set's optional kernel, None where the set lacks it, KeyError for other names."""
-    from minivae.kernels import cpu
+def test_the_registry_requires_exactly_what_the_ops_call():
+    """Every kernel name appears in an op's source (``kernels.get("name"...)``) and every name an op asks for is in
+    KERNELS: the contract is no wider than the ops."""
+    import pathlib
+    import re
 
-    with kernels.use("numba"):
-        assert kernels.get_optional("conv_transpose2d_backward") is cpu.conv_transpose2d_backward
-    with kernels.use("reference"):
-        assert kernels.get_optional("conv_transpose2d_backward") is None
-    with pytest.raises(KeyError, match="optional kernels: conv_transpose2d_backward"):
-        kernels.get_optional("conv2d_forward")
+    ops = pathlib.Path(kernels.__file__).resolve().parents[1] / "ops"
+    called = set()
+    for f in ops.glob("*.py"):
+        called |= set(re.findall(r'kernels\.get\(\s*"([a-z0-9_]+)"', f.read_text()))
+    assert called == set(kernels.KERNELS)
+    assert not hasattr(kernels, "get_optional") and not hasattr(kernels, "OPTIONAL_KERNELS")
 
 
-def test_transposed_conv_backward_takes_the_optional_kernel_only_without_create_graph(monkeypatch):
-    """A set with ``conv_transpose2d_backward`` gets one call for gx and gW in a plain backward (the Numba CPU
-    set shares one im2col there); a create_graph backward keeps the two differentiable ops; the gradients agree."""
-    from minivae.kernels import reference
-
-    def both(gy, x, weight, stride, padding):
-        spy_kernels.CALLS.append("conv_transpose2d_backward")
-        return (reference.conv_transpose2d_backward_input(gy, weight, stride, padding),
-                reference.conv_transpose2d_backward_weight(gy, x, weight.shape[2:], stride, padding))
-
-    monkeypatch.setattr(spy_kernels, "conv_transpose2d_backward", both, raising=False)
-    monkeypatch.setattr(kernels, "_FUNCTIONS", {})
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_transposed_conv_backward_has_one_route_in_every_grad_mode(create_graph):
+    """Both gradients of a transposed convolution come from one op (the kernel conv_transpose2d_backward), with
+    or without create_graph: the derivative never switches route on grad mode; the gradients agree."""
     with kernels.use("spy"):
         loss, leaves = _model_loss()
     n = len(spy_kernels.CALLS)
-    loss.backward(retain_graph=True)
-    plain = spy_kernels.CALLS[n:]
-    assert plain.count("conv_transpose2d_backward") == 1
-    # without it, convT's gx is a conv2d_forward and its gW a second conv2d_backward_weight (besides conv2d's own)
-    assert "conv2d_forward" not in plain and plain.count("conv2d_backward_weight") == 1
-    first = [t.grad.data.copy() for t in leaves]
-    n = len(spy_kernels.CALLS)
-    grads = grad(loss, leaves, create_graph=True)
-    assert "conv_transpose2d_backward" not in spy_kernels.CALLS[n:]
-    assert all(g.requires_grad for g in grads[1:3])  # recorded: differentiable again
-    for a, b in zip(first, grads):
-        np.testing.assert_allclose(a, b.data, rtol=1e-12, atol=1e-14)
-
-
-def test_required_and_optional_lookups_do_not_share_answers():
-    """An optional kernel found by get_optional is still not a required kernel for get (separate cache keys)."""
-    with kernels.use("numba"):
-        assert kernels.get_optional("conv_transpose2d_backward") is not None
-        with pytest.raises(KeyError, match="unknown kernel 'conv_transpose2d_backward'"):
-            kernels.get("conv_transpose2d_backward")
+    grads = grad(loss, leaves, create_graph=create_graph)
+    calls = spy_kernels.CALLS[n:]
+    assert calls.count("conv_transpose2d_backward") == 1
+    # besides convT's pair, conv2d's own backward: one weight gradient and no conv2d_forward
+    assert "conv2d_forward" not in calls and calls.count("conv2d_backward_weight") == 1
+    assert all(g.requires_grad == create_graph for g in grads[1:3])
+    with kernels.use("reference"):
+        loss, leaves = _model_loss()
+    for a, b in zip(grad(loss, leaves), grads):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)

@@ -49,8 +49,8 @@ def test_forward_returns_all_terms(model):
 
 def tf_tutorial_parameter_count(latent_dim, channels=1):
     """Count of TensorFlow's tutorial CVAE, layer by layer (weights + biases)."""
-    conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out  # noqa: E731
-    dense = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731
+    conv = lambda c_in, c_out, k: c_in * c_out * k * k + c_out  # noqa: E731  (a one-line formula)
+    dense = lambda n_in, n_out: n_in * n_out + n_out  # noqa: E731  (a one-line formula)
     encoder = conv(channels, 32, 3) + conv(32, 64, 3) + dense(6 * 6 * 64, 2 * latent_dim)
     decoder = dense(latent_dim, 7 * 7 * 32) + conv(32, 64, 3) + conv(64, 32, 3) + conv(32, channels, 3)
     return encoder + decoder

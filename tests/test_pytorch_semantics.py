@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -11,7 +12,12 @@ import minivae as mv
 import minivae.functional as F
 from minivae.autograd import functional as AF
 
-torch = pytest.importorskip("torch", reason="PyTorch (the test-only oracle) is not installed: pip install torch==2.13.0")
+try:
+    import torch
+except ImportError:  # the oracle is a test-only extra: required in CI, optional elsewhere
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise
+    pytest.skip("PyTorch (the test-only oracle) is not installed: pip install torch==2.13.0", allow_module_level=True)
 
 
 def _second_derivative(f_mv, f_torch, x0):

@@ -13,12 +13,12 @@ import shutil
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 import minivae.train as train_mod
 from minivae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from minivae.cli import main
 
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 pytestmark = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                 reason=f"Fashion-MNIST is not installed at {FASHION}")
 

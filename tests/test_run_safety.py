@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 import pytest
+from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
 from minivae.checkpoint import load_checkpoint, save_checkpoint
 from minivae.cli import main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                    reason=f"Fashion-MNIST is not installed at {FASHION}")
 SMALL = ["--dataset", "fashion-mnist", "--model", "vae-mlp", "--hidden", "32", "--train-limit", "64",

@@ -12,5 +12,6 @@ from minivae.autograd.trace import trace
 from minivae.autograd import forward_ad, functional  # noqa: E402
 
 __all__ = ["AnomalyError", "detect_anomaly", "backward", "grad", "Function", "enable_grad", "is_grad_enabled",
-           "no_grad", "set_grad_enabled", "GradcheckError", "gradcheck", "gradgradcheck", "Tensor", "as_tensor", "trace",
+           "no_grad", "set_grad_enabled", "GradcheckError", "gradcheck", "gradgradcheck", "Tensor", "as_tensor",
+           "trace",
            "forward_ad", "functional"]

@@ -152,7 +152,8 @@ class Tensor:
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='gpu'" if self.device == backend.GPU else ""
-        body = np.array2string(backend.to_device(self.data, backend.CPU), precision=4, separator=", ", threshold=20, prefix="tensor(")
+        host = backend.to_device(self.data, backend.CPU)
+        body = np.array2string(host, precision=4, separator=", ", threshold=1000, edgeitems=3, prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
     # ------------------------------------------------------------------ conversion

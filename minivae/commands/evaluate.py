@@ -7,14 +7,17 @@ Example: minivae evaluate runs/mlp --iw-samples 1000 --test-limit 1000
 from __future__ import annotations
 
 import json
+import math
 import sys
+
+from minivae.config_checks import positive_int
 
 
 def add_arguments(p) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="checkpoint.npz or the run folder holding it")
     p.add_argument("--iw-samples", type=int, default=1000, metavar="K",
                    help="importance samples per test image (0: ELBO only)")
-    p.add_argument("--test-limit", type=int, default=None, metavar="N",
+    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="evaluate on the first N test images (default: the run's test set)")
     p.add_argument("--batch-size", type=int, default=2000, metavar="ROWS",
                    help="most decoded images per pass (examples x samples); bounds memory")
@@ -40,6 +43,12 @@ def run(args) -> int:
     except (CheckpointError, DatasetNotFoundError, ValueError) as err:
         print(f"minivae evaluate: error: {err}", file=sys.stderr)
         return 1
+    bad = [k for k in ("test_elbo", "test_recon", "test_kl", "iw_log_likelihood", "iw_elbo_mc")
+           if k in res and not math.isfinite(res[k])]
+    if bad:
+        print(f"minivae evaluate: error: {args.checkpoint}: {', '.join(f'{k} = {res[k]}' for k in bad)} (not "
+              f"finite): the model's outputs overflow on this data", file=sys.stderr)
+        return 1
     print(f"model {res['model']} on {res['dataset']} ({res['n_test']} test images, {res['likelihood']} "
           f"likelihood, after {res['epochs']} epochs)")
     print(f"test ELBO: {res['test_elbo']:.2f} nats (recon -log p(x|z) {res['test_recon']:.2f}, "
@@ -48,8 +57,13 @@ def run(args) -> int:
         print(f"IW log p(x), K={res['iw_k']}: {res['iw_log_likelihood']:.2f} nats "
               f"(Burda et al. 2016 eq. 8; {res['iw_seconds']:.1f} s)")
     if args.json:
-        from pathlib import Path
+        from minivae.checkpoint import atomic_write_text
 
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        try:  # strict JSON, written to a temporary file and renamed (never through a link)
+            atomic_write_text(args.json, json.dumps(res, indent=2, allow_nan=False))
+        except OSError as err:
+            print(f"minivae evaluate: error: could not write --json {args.json}: {err.strerror or err}",
+                  file=sys.stderr)
+            return 1
         print(f"results: {args.json}")
     return 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 
+from minivae.config_checks import positive_int
+
 
 def add_arguments(p) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="checkpoint.npz or the run folder holding it")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for the PNGs (default: the run folder)")
     p.add_argument("--label", type=int, default=None, help="class for the CVAE's samples and manifold")
-    p.add_argument("--test-limit", type=int, default=None, metavar="N",
+    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="test images to encode (default: the run's test set)")
     p.add_argument("--data-dir", default=None, help="folder holding the data set (default: the run's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prior draws and the noise")
@@ -29,6 +31,7 @@ def run(args) -> int:
     from minivae.evaluate import load_run_test_data
     from minivae.train import model_from_checkpoint
 
+    out = args.out
     try:
         model, config, meta = model_from_checkpoint(args.checkpoint)
         k = getattr(model, "num_classes", 0)
@@ -39,8 +42,13 @@ def run(args) -> int:
         out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
         figs = plots.training_figures(model, x, y, None, meta.get("history", []), out, seed=args.seed,
                                       dataset=config.dataset, label=args.label)
-    except (CheckpointError, DatasetNotFoundError, ValueError, OSError) as err:
+    except (CheckpointError, DatasetNotFoundError, ValueError) as err:
         print(f"minivae plot: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"minivae plot: error: could not write the figures to {out}: {err.strerror or err}{where}",
+              file=sys.stderr)
         return 1
     for name, path in figs.items():
         print(f"figure {name}: {path}")

@@ -37,8 +37,11 @@ def run(args) -> int:
             path = plots.conditional_samples(model, args.out, n=args.n, label=args.label, seed=args.seed)
         else:
             path = plots.prior_samples(model, args.out, n=args.n, seed=args.seed)
-    except (CheckpointError, ValueError, OSError) as err:
+    except (CheckpointError, ValueError) as err:
         print(f"minivae sample: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"minivae sample: error: could not write {args.out}: {err.strerror or err}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0

@@ -65,11 +65,12 @@ def add_arguments(p) -> None:
 
 
 def interrupted_message(config, err) -> str:
-    """The one line printed when a run is stopped by SIGINT/SIGTERM: the signal, the last good checkpoint
-    and the command that continues the run."""
+    """The one line printed when a run is stopped by SIGINT/SIGTERM/SIGHUP: the signal, the last good
+    checkpoint and the command that continues the run (or, when every epoch was saved and the figures were
+    being drawn, the command that draws them)."""
     from pathlib import Path
 
-    from minivae.checkpoint import CheckpointError, load_checkpoint
+    from minivae.checkpoint import CheckpointError, read_meta
     from minivae.train import CHECKPOINT
 
     name = str(err) if str(err).startswith("SIG") else "SIGINT"
@@ -77,9 +78,15 @@ def interrupted_message(config, err) -> str:
         return f"minivae train: interrupted ({name}) before training started"
     ckpt = Path(config.out) / CHECKPOINT
     try:
-        epoch = load_checkpoint(ckpt)["meta"]["epoch"]
+        epoch = read_meta(ckpt)["epoch"]
     except (CheckpointError, KeyError):
         return f"minivae train: interrupted ({name}) before the first checkpoint; nothing to resume in {config.out}"
+    if isinstance(epoch, int) and epoch >= config.epochs:  # nothing left to resume
+        if not config.figures:
+            return (f"minivae train: interrupted ({name}) after the last epoch; the run is complete: {ckpt} "
+                    f"(epoch {epoch})")
+        return (f"minivae train: interrupted ({name}) while drawing the figures; the run is complete: {ckpt} "
+                f"(epoch {epoch}); draw the figures with `minivae plot {config.out}`")
     return (f"minivae train: interrupted ({name}); the last good checkpoint is {ckpt} (epoch {epoch}); "
             f"continue with `minivae train --resume {config.out}`")
 
@@ -114,16 +121,24 @@ def config_from_args(args) -> TrainConfig:
     """A TrainConfig from parsed arguments; with --resume, the saved config with the given flags on top."""
     given = {k: getattr(args, k) for k in _FIELDS if getattr(args, k, None) is not None}
     base = TrainConfig()
-    if args.resume:
+    if args.resume is not None:
         from pathlib import Path
 
-        from minivae.checkpoint import load_checkpoint
+        from minivae.checkpoint import CheckpointError, read_meta
         from minivae.train import CHECKPOINT
 
+        if not args.resume:
+            raise ValueError("--resume: empty path; give the run folder (or checkpoint file) to continue")
         src = Path(args.resume)
-        meta = load_checkpoint(src / CHECKPOINT if src.is_dir() else src)["meta"]
+        ckpt = src / CHECKPOINT if src.is_dir() else src
+        meta = read_meta(ckpt)
+        if not isinstance(meta.get("config"), dict):
+            raise CheckpointError(f"{ckpt} holds no training config: cannot resume from it")
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        base = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        try:
+            base = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        except TypeError as err:
+            raise CheckpointError(f"{ckpt}: bad config in its metadata: {err}") from None
         given.setdefault("out", str(src if src.is_dir() else src.parent))
     opts = model_options_from_args(args)
     if opts:
@@ -139,14 +154,16 @@ def config_from_args(args) -> TrainConfig:
 def run(args) -> int:
     from minivae.checkpoint import CheckpointError
     from minivae.data import DatasetNotFoundError
+    from minivae.kernels._malloc import keep_freed_memory
     from minivae.signals import Interrupted
-    from minivae.train import NonFiniteLossError, fit
+    from minivae.train import FigureError, NonFiniteLossError, fit
 
+    keep_freed_memory()  # this run's process only: glibc keeps freed step arrays (importing minivae sets nothing)
     config = None
     try:
         config = config_from_args(args)
         metrics = fit(config, resume=args.resume, overwrite=args.overwrite)
-    except (DatasetNotFoundError, NonFiniteLossError, CheckpointError, ValueError) as err:
+    except (DatasetNotFoundError, NonFiniteLossError, CheckpointError, ValueError, FigureError) as err:
         print(f"minivae train: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:

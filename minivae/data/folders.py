@@ -33,7 +33,8 @@ class FolderLock:
 
     ``acquire(wait=False)`` raises :class:`FolderInUseError` (naming the holder's PID) when another process
     holds it; ``wait=True`` blocks until it is free. ``OSError`` from creating the folder or the lock file
-    (read-only file system, permission denied) propagates. Usable as a context manager (no waiting).
+    (read-only file system, permission denied; ``ELOOP`` when the lock file is a symbolic link, which is never
+    followed) propagates. Usable as a context manager (no waiting).
     """
 
     def __init__(self, folder, name: str | None = ".lock"):
@@ -52,7 +53,9 @@ class FolderLock:
         if self.path is None:
             fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         else:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # O_NOFOLLOW: a lock file that is a symbolic link is refused (ELOOP), never followed: its target,
+            # or the file a dangling link names, would be truncated or created
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

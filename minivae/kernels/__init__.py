@@ -30,21 +30,17 @@ from types import ModuleType
 
 from minivae.backend import CPU, GPU, check_device_name
 
-#: Every kernel an implementation must provide.
+#: Every kernel an implementation must provide: exactly the ones the ops call (the one list of kernel names;
+#: implementations, the test spy and the benchmarks read it from here). ``conv_transpose2d_backward(gy, x, weight,
+#: stride, padding) -> (gx, gW)`` gives both gradients of a transposed convolution at once.
 KERNELS = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
-    "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
+    "conv2d_forward", "conv2d_backward_weight", "conv2d_backward_bias",
+    "conv_transpose2d_forward", "conv_transpose2d_backward",
     "dense_forward", "dense_backward",
     "reparameterize_kl_forward", "reparameterize_kl_backward",
     "bce_with_logits_forward", "bce_with_logits_backward",
     "relu_forward", "relu_backward",
 )
-
-#: Kernels an implementation may provide; the ops use them where present and otherwise compose the ones in
-#: :data:`KERNELS` (:func:`get_optional` returns None there). ``conv_transpose2d_backward(gy, x, weight, stride,
-#: padding) -> (gx, gw)``: both gradients at once, the values of the two single kernels (the Numba CPU set
-#: shares one im2col of ``gy`` between them).
-OPTIONAL_KERNELS = ("conv_transpose2d_backward",)
 
 #: (device, implementation name) -> module path.
 _MODULES: dict[tuple[str, str], str] = {
@@ -108,7 +104,7 @@ def module(device: str = CPU, name: str | None = None) -> ModuleType:
     return importlib.import_module(path)
 
 
-_FUNCTIONS: dict = {}  # (kernel, device, selection snapshot, required) -> function; cleared by register()
+_FUNCTIONS: dict = {}  # (kernel, device, selection snapshot) -> function; cleared by register()
 
 
 def get(kernel: str, device: str = CPU):
@@ -118,26 +114,14 @@ def get(kernel: str, device: str = CPU):
     Raises:
         KeyError: unknown kernel name. ValueError: unknown implementation.
     """
-    return _lookup(kernel, device, KERNELS, "kernel", required=True)
-
-
-def get_optional(kernel: str, device: str = CPU):
-    """The function implementing the optional ``kernel`` (one of :data:`OPTIONAL_KERNELS`) on ``device`` with
-    the implementation selected in this context, or None where that implementation does not provide it.
-    Cached as :func:`get`. Raises KeyError for a name that is not an optional kernel."""
-    return _lookup(kernel, device, OPTIONAL_KERNELS, "optional kernel", required=False)
-
-
-def _lookup(kernel, device, names, kind, required):
-    key = (kernel, device, _SELECTION.get(), required)
+    key = (kernel, device, _SELECTION.get())
     try:
         return _FUNCTIONS[key]
     except KeyError:
         pass
-    if kernel not in names:
-        raise KeyError(f"unknown {kind} {kernel!r}; known {kind}s: {', '.join(names)}")
-    mod = module(device)
-    fn = _FUNCTIONS[key] = getattr(mod, kernel) if required else getattr(mod, kernel, None)
+    if kernel not in KERNELS:
+        raise KeyError(f"unknown kernel {kernel!r}; known kernels: {', '.join(KERNELS)}")
+    fn = _FUNCTIONS[key] = getattr(module(device), kernel)
     return fn
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import ctypes
 
-import numpy as np
 import numba.experimental.function_type  # noqa: F401  (Numba's typing of first-class functions, refined below)
+import numpy as np
 from numba import cfunc, types
 from numba.extending import intrinsic, typeof_impl
 

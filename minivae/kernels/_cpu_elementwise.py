@@ -1,14 +1,147 @@
-"""The jitted elementwise loops of the Numba CPU kernels (:mod:`minivae.kernels.cpu` wraps them): the dense
-layer's bias pass and sum, reparameterize + KL forward and backward in one pass each, BCE with logits and ReLU
-(serial, ``nogil``), and the chunks and parallel drivers of the large ones (ReLU, BCE; run by
-:func:`minivae.kernels._cpu_threads.run`, as the convolutions' in :mod:`minivae.kernels._cpu_passes`).
-Each compiles once per dtype on first use and is cached on disk (``cache=True``).
+"""The Numba CPU elementwise and dense kernels, top to bottom: the kernels (Python: shapes, dtypes, outputs), then
+the jitted loops they run and, for the large ones (ReLU, BCE), the parallel drivers that split them over the
+threads (:func:`minivae.kernels._cpu_threads.run`).
+
+Reparameterize + KL forward gives ``z`` and the per-example KL in one pass and its backward ``g_mu`` and
+``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and appendix B); binary cross-entropy with logits uses the
+stable ``max(x,0) - x t + log1p(exp(-|x|))`` and its gradient ``sigmoid(x) - t`` with the sigmoid computed from
+``exp(-|x|)``, so nothing overflows. The dense layer's GEMMs are NumPy's, on one BLAS thread for the calling
+thread. float32 and float64 (other floating dtypes: TypeError); outputs have the inputs' shape and dtype (0-d
+included); non-contiguous inputs are copied to C order. Each jitted function compiles once per dtype on first use
+and is cached on disk (``cache=True``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
+from minivae.kernels._cpu_threads import check_dtype, chunk_bounds, one_blas_thread, run
+
+# elements per chunk at least (smaller arrays run as one chunk on the calling thread): ReLU is a copy-speed pass;
+# BCE costs an exp and a log per element (~10x more), so it pays to split smaller arrays
+_ELEMENTWISE_CHUNK = 1 << 14
+_TRANSCENDENTAL_CHUNK = 1 << 12
+
+
+def _c(a):
+    """``a`` C-contiguous, keeping its shape (``np.ascontiguousarray`` would make a 0-d array 1-d)."""
+    return np.asarray(a, order="C")
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def dense_forward(x, weight, bias):
+    """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``,
+    bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the input dtype."""
+    check_dtype("dense_forward", x, weight, bias)
+    with one_blas_thread():  # small GEMMs: waking BLAS worker threads would slow the next conv kernel's chunks
+        y = np.dot(x, weight.T)
+    if bias is not None:
+        _add_bias_rows(y, _c(bias))
+    return y
+
+
+def dense_backward(grad_output, x, weight):
+    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``, shapes ``(N, in)``, ``(out, in)``, ``(out,)``."""
+    check_dtype("dense_backward", grad_output, x, weight)
+    gy = _c(grad_output)
+    gb = np.empty(gy.shape[1], dtype=gy.dtype)
+    _sum_rows(gy, gb)
+    with one_blas_thread():
+        return np.dot(gy, weight), np.dot(gy.T, x), gb
+
+
+# --------------------------------------------------------------------------- reparameterize + KL
+
+
+def reparameterize_kl_forward(mu, logvar, eps):
+    """Fused ``z = mu + exp(logvar/2) * eps`` and ``kl = 0.5 * sum_j (mu^2 + exp(logvar) - 1 - logvar)``
+    in nats (Kingma & Welling 2014, eq. 10 and appendix B), one pass.
+
+    Args: mu, logvar, eps ``(N, D)``. Returns: z ``(N, D)``, kl ``(N,)``, in the input dtype.
+    """
+    check_dtype("reparameterize_kl_forward", mu, logvar, eps)
+    mu, logvar, eps = _c(mu), _c(logvar), _c(eps)
+    z = np.empty_like(mu)
+    kl = np.empty(mu.shape[0], dtype=mu.dtype)
+    _reparameterize_kl_fwd(mu, logvar, eps, z, kl)
+    return z, kl
+
+
+def reparameterize_kl_backward(grad_z, grad_kl, mu, logvar, eps):
+    """Returns ``(g_mu, g_logvar)`` ``(N, D)`` in one pass:
+    ``g_mu = gz + gkl * mu``, ``g_logvar = gz * eps * exp(logvar/2) / 2 + gkl * (exp(logvar) - 1) / 2``.
+    """
+    check_dtype("reparameterize_kl_backward", grad_z, grad_kl, mu, logvar, eps)
+    mu, logvar, eps = _c(mu), _c(logvar), _c(eps)
+    g_mu = np.empty_like(mu)
+    g_logvar = np.empty_like(mu)
+    _reparameterize_kl_bwd(_c(grad_z), _c(grad_kl), mu, logvar, eps, g_mu, g_logvar)
+    return g_mu, g_logvar
+
+
+# --------------------------------------------------------------------------- BCE with logits
+
+
+def bce_with_logits_forward(logits, target):
+    """Elementwise ``max(x, 0) - x*t + log1p(exp(-|x|))`` (nats), the stable
+    ``-[t log sigmoid(x) + (1-t) log(1 - sigmoid(x))]``. Same shape and dtype as ``logits``."""
+    check_dtype("bce_with_logits_forward", logits, target)
+    x = _c(logits).reshape(-1)
+    t = _c(target).reshape(-1)
+    out = np.empty_like(x)
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    run(bce_forward_par, bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+        x, t, zero, one, out)
+    return out.reshape(np.shape(logits))
+
+
+def bce_with_logits_backward(grad_output, logits, target):
+    """Gradient w.r.t. the logits: ``gy * (sigmoid(x) - t)``, sigmoid from ``exp(-|x|)`` (no overflow).
+    ``grad_output`` broadcasts to the shape of ``logits``; the result has that shape and dtype."""
+    check_dtype("bce_with_logits_backward", grad_output, logits, target)
+    shape = np.shape(logits)
+    x = _c(logits).reshape(-1)
+    t = _c(target).reshape(-1)
+    gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
+    out = np.empty_like(x)
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    run(bce_backward_par, bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+        gy, x, t, zero, one, out)
+    return out.reshape(shape)
+
+
+# --------------------------------------------------------------------------- ReLU
+
+def relu_forward(x):
+    """``y = max(x, 0)`` (a NaN stays NaN), elementwise, one pass split over the threads; the shape (0-d
+    included) and dtype of ``x``."""
+    check_dtype("relu_forward", x)
+    x = _c(x)
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    run(relu_forward_par, relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK),
+        flat, flat.dtype.type(0), out)
+    return out.reshape(x.shape)
+
+
+def relu_backward(grad_output, output):
+    """``gx = 0`` where the ReLU's output ``y <= 0``, else ``gy`` (as PyTorch's ``threshold_backward``: a NaN
+    ``y`` passes ``gy``), one pass. ``grad_output`` and ``output`` have one shape; the result has it and the
+    dtype of ``grad_output``. Raises ValueError for different shapes."""
+    check_dtype("relu_backward", grad_output, output)
+    gy, y = _c(grad_output), _c(output)
+    if gy.shape != y.shape:
+        raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
+    g, yf = gy.reshape(-1), y.reshape(-1)
+    out = np.empty_like(g)
+    run(relu_backward_par, relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK),
+        g, yf, g.dtype.type(0), out)
+    return out.reshape(gy.shape)
+
+
+# --------------------------------------------------------------------------- jitted loops
 
 @njit(cache=True, nogil=True, fastmath=True)
 def _sum_rows(g, out):
@@ -79,8 +212,6 @@ def _bce_bwd(gy, x, t, zero, one, out):
         out[k] = gy[k] * ((r if v >= zero else y * r) - t[k])
 
 
-
-
 @njit(cache=True, nogil=True)
 def _relu_fwd(x, zero, out):
     """out = max(x, 0) on flat arrays (a NaN stays NaN, as np.maximum); ``zero`` has the arrays' dtype."""
@@ -91,12 +222,13 @@ def _relu_fwd(x, zero, out):
 
 @njit(cache=True, nogil=True)
 def _relu_bwd(gy, y, zero, out):
-    """out = gy where y > 0, else 0, on flat arrays; ``zero`` has the dtype of ``gy``."""
+    """out = 0 where y <= 0, else gy (a NaN y passes gy, as PyTorch's threshold_backward), on flat arrays;
+    ``zero`` has the dtype of ``gy``."""
     for k in range(y.size):
-        out[k] = gy[k] if y[k] > zero else zero
+        out[k] = zero if y[k] <= zero else gy[k]
 
 
-# --------------------------------------------------------------------------- chunks and their parallel drivers
+# --------------------------------------------------------------------------- parallel drivers and chunks
 
 @njit(cache=True, nogil=True)
 def relu_forward_chunk(i, bounds, x, zero, out):

@@ -1,21 +1,15 @@
-"""Batch-chunked threading for the Numba CPU kernels (:mod:`minivae.kernels.cpu`).
+"""What the Numba CPU kernel modules (:mod:`minivae.kernels._cpu_conv`, :mod:`minivae.kernels._cpu_elementwise`)
+share: the dtype check at their entry, the batch chunks and :func:`run`, which launches a kernel's parallel driver.
 
 A kernel call splits its batch (or, for the elementwise kernels, its elements) into a few fixed chunks per
-thread (:func:`chunk_bounds`) and runs them with :func:`run`: one parallel jitted function (a ``prange`` over
-the chunks, on Numba's thread pool, :mod:`minivae.kernels._cpu_passes`) whose chunks call NumPy's BLAS from
-jitted code with the BLAS limited to one thread for the thread running the chunk
-(``openblas_set_num_threads_local``, :mod:`minivae.kernels._blas`), so exactly ``num_threads()`` threads are
-busy and the process-wide BLAS setting is untouched.
-
-History: until 2026-12 the chunks were Python closures on a ``ThreadPoolExecutor`` (the GEMMs had to stay in
-Python). Each call then paid a thread hand-off of about 100 us on the 2-core development machine (a futex wake
-and join), about 35 times a training step: 2-3 ms of a 12 ms step at batch 32. ``@njit(parallel=True)``
-with NumPy's own threaded GEMM was slower still: the two pools' idle threads spun against each other.
+thread (:func:`chunk_bounds`) and runs them with :func:`run`: one parallel jitted function (a ``prange`` over the
+chunks, on Numba's thread pool) whose chunks call NumPy's BLAS from jitted code with the BLAS limited to one
+thread for the thread running the chunk (``openblas_set_num_threads_local``, :mod:`minivae.kernels._blas`), so
+exactly ``num_threads()`` threads are busy and the process-wide BLAS setting is untouched.
 
 CPU time: GNU OpenMP's threads spin for a while after each parallel region before they sleep, which is what
-makes back-to-back kernel calls cheap; it shows as process CPU time (measured +4% at batch 128, +11% at batch
-32 over the thread-pool version, for 11-17% less wall time). ``OMP_WAIT_POLICY=passive`` makes them sleep at
-once: a batch-32 step then took 11.8 ms instead of 10.3 ms on the 2-core development machine.
+makes back-to-back kernel calls cheap; it shows as process CPU time. ``OMP_WAIT_POLICY=passive`` makes them
+sleep at once (slower steps; see benchmarks/results/cpu_kernels_history.md).
 
 Deterministic: the chunk bounds depend only on the size, ``min_chunk`` and ``num_threads()``; each chunk
 writes its own outputs (partial sums are added in chunk order by the caller), never depending on which thread
@@ -46,6 +40,22 @@ CHUNKS_PER_THREAD = 2
 
 _launch_lock = threading.Lock()  # one parallel launch at a time (the workqueue layer allows no other)
 _launched_pid = None             # the process whose thread pool has run a parallel region
+
+
+#: dtypes the jitted CPU kernels are compiled for
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(kernel: str, *arrays) -> None:
+    """TypeError (naming the kernel, the dtype, the accepted dtypes and ``kernels.use("reference")``) for a
+    floating array whose dtype the jitted functions have no compiled version for (float16 would otherwise fail
+    deep inside Numba's type inference). None and non-floating arguments pass."""
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and dt.kind == "f" and dt not in DTYPES:
+            raise TypeError(f"numba CPU kernel {kernel}: dtype {dt} is not supported; these kernels take float32 "
+                            f'and float64. Convert with .astype(np.float32), or run kernels.use("reference"), '
+                            f"whose NumPy kernels handle {dt}")
 
 
 def num_threads() -> int:

@@ -300,13 +300,14 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
     def relu_forward(x, out):
         idx = cuda.grid(1)
         if idx < x.size:
-            out[idx] = max(x[idx], zero)
+            v = x[idx]
+            out[idx] = zero if v < zero else v  # a NaN stays NaN (max() may return the other operand)
 
     @cuda.jit
     def relu_backward(gy, y, out):
         idx = cuda.grid(1)
         if idx < y.size:
-            out[idx] = gy[idx] if y[idx] > zero else zero
+            out[idx] = zero if y[idx] <= zero else gy[idx]  # a NaN y passes gy, as PyTorch
 
     @cuda.jit
     def adam_step(p, g, m, v, seg, coef, hyper):
@@ -335,8 +336,8 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
             p[k] = p[k] - step_size * mk / (math.sqrt(vk / bc2) + eps)
             k += stride
 
-    return dict(adam_step=adam_step, conv_forward=conv_forward, conv_gather=conv_gather, conv_weight_grad=conv_weight_grad,
-                conv_weight_grad_taps=conv_weight_grad_taps,
+    return dict(adam_step=adam_step, conv_forward=conv_forward, conv_gather=conv_gather,
+                conv_weight_grad=conv_weight_grad, conv_weight_grad_taps=conv_weight_grad_taps,
                 channel_sum=channel_sum, gemm=gemm, column_sum=column_sum,
                 reparam_kl_forward=reparam_kl_forward, reparam_kl_backward=reparam_kl_backward,
                 bce_forward=bce_forward, bce_backward=bce_backward, relu_forward=relu_forward,

@@ -12,7 +12,8 @@ seen as "Bernoulli images are 25% slower", issue 14). Arithmetic was never data-
 
 :func:`keep_freed_memory` fixes both thresholds with ``mallopt`` (which also stops glibc from moving them):
 blocks up to 32 MiB (glibc's largest mmap threshold) come from the heap, and up to 256 MiB of free heap is
-kept before it is trimmed. It is called when :mod:`minivae.kernels.cpu` is imported. It does nothing when the
+kept before it is trimmed. It changes the whole process, so importing minivae never calls it: the ``minivae
+train`` command does, for its own run, and so may a user's training script. It does nothing when the
 C library has no ``mallopt`` (not glibc), or when the user tunes ``malloc`` already (``GLIBC_TUNABLES`` naming
 ``glibc.malloc``, or ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` set), or when
 ``MINIVAE_KEEP_FREED_MEMORY=0``.

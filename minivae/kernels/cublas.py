@@ -16,19 +16,21 @@ from __future__ import annotations
 import functools
 
 from minivae.backend import get_array_module, is_gpu_array
+from minivae.kernels import KERNELS
 from minivae.kernels import reference as _ref
 from minivae.kernels.reference import (  # noqa: F401  (re-exported: the cuBLAS path on CuPy arrays)
-    conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    conv_transpose2d_backward_input, conv_transpose2d_backward_weight, conv_transpose2d_forward, dense_backward,
-    dense_forward, relu_backward, relu_forward,
+    conv2d_backward_bias,
+    conv2d_backward_weight,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    dense_backward,
+    dense_forward,
+    relu_backward,
+    relu_forward,
 )
 
-__all__ = [
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
-    "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
-    "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
-    "bce_with_logits_forward", "bce_with_logits_backward", "relu_forward", "relu_backward",
-]
+__all__ = list(KERNELS)
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,7 +10,7 @@ numba-cuda/CuPy set-up and the fast launch path in :mod:`minivae.kernels._cuda_c
   atomics are needed), which is also ``conv_transpose2d_forward`` (bias fused); the weight and bias
   gradients as thread blocks reducing over ``(N, H_out, W_out)`` in shared memory, the batch split into
   slices so that the grid fills the device (about four blocks per streaming multiprocessor, the count
-  read from the device). ``conv_transpose2d_backward_*`` reuse the conv kernels exactly as reference.py does.
+  read from the device). ``conv_transpose2d_backward`` reuses the conv kernels exactly as reference.py does.
 * dense: one tiled shared-memory GEMM (16x16 tiles, either operand transposed, bias fused) for
   ``y = x W^T + b``, ``gx = gy W`` and ``gW = gy^T x``, and a column sum for ``gb``.
 * fused reparameterize + KL (one thread per example forward, per element backward), BCE with logits and
@@ -31,17 +31,12 @@ from __future__ import annotations
 import numpy as np
 
 from minivae.backend import get_array_module
-from minivae.kernels import _cuda_compat
+from minivae.kernels import KERNELS, _cuda_compat
 from minivae.kernels._cuda_compat import simulated
 from minivae.kernels._cuda_sources import KMAX, kernels
-from minivae.kernels.conv_arith import conv_output_size, conv_transpose2d_backward_kernels, conv_transpose_output_hw
+from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw
 
-__all__ = [
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_backward_bias",
-    "conv_transpose2d_forward", "conv_transpose2d_backward_input", "conv_transpose2d_backward_weight",
-    "dense_forward", "dense_backward", "reparameterize_kl_forward", "reparameterize_kl_backward",
-    "bce_with_logits_forward", "bce_with_logits_backward", "relu_forward", "relu_backward", "simulated", "fused_adam_step",
-]
+__all__ = [*KERNELS, "simulated", "fused_adam_step"]
 
 # Launch geometry. The simulator runs every thread as Python (~0.15 ms each), so it gets small blocks.
 _BLOCK = 256                              # threads per block of the 1-D kernels (capped at the work size)
@@ -143,17 +138,6 @@ def _gather(xp, dtype, gy, weight, bias, out_shape, stride, padding):
     return out
 
 
-def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
-    """Input gradient of conv2d (a transposed convolution of ``grad_output`` with the same weight).
-
-    Args: grad_output ``(N, C_out, H_out, W_out)``, weight ``(C_out, C_in, kH, kW)``, input_size ``(H, W)``.
-    Returns: ``(N, C_in, H, W)`` in the input dtype.
-    """
-    xp, dtype, (gy, weight) = _prepare(grad_output, weight)
-    shape = (gy.shape[0], weight.shape[1], int(input_size[0]), int(input_size[1]))
-    return _gather(xp, dtype, gy, weight, None, shape, stride, padding)
-
-
 def _sum_splits(xp, dtype, part, shape):
     """Sum ``part`` over its first axis (the batch splits) into a new array of ``shape``."""
     if part.shape[0] == 1:
@@ -208,8 +192,12 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     return _gather(xp, dtype, x, weight, bias, shape, stride, padding)
 
 
-conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpose2d_backward_kernels(
-    conv2d_forward, conv2d_backward_weight)
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+    """Both gradients of conv_transpose2d, as :func:`minivae.kernels.reference.conv_transpose2d_backward`:
+    ``(conv2d_forward(gy, W), conv2d_backward_weight(x, gy))``, shapes ``(N, C_in, H, W)``, ``(C_in, C_out, kH, kW)``.
+    """
+    return (conv2d_forward(grad_output, weight, None, stride, padding),
+            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding))
 
 
 # --------------------------------------------------------------------------- dense

@@ -14,8 +14,7 @@ CuPy arrays alike (the array module is taken from the arguments).
 from __future__ import annotations
 
 from minivae.backend import get_array_module
-from minivae.kernels.conv_arith import (  # noqa: F401  (the sizes are re-exported)
-    conv_output_size, conv_transpose2d_backward_kernels, conv_transpose_output_hw, conv_transpose_output_size)
+from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size  # noqa: F401  (re-exported: tests and users read the sizes here)
 
 # --------------------------------------------------------------------------- convolution helpers
 
@@ -70,11 +69,10 @@ def conv2d_forward(x, weight, bias, stride, padding):
     return xp.ascontiguousarray(y)
 
 
-def conv2d_backward_input(grad_output, weight, input_size, stride, padding):
-    """Input gradient of conv2d (a transposed convolution of ``grad_output`` with the same weight).
+def _gemm_col2im(grad_output, weight, input_size, stride, padding):
+    """``col2im(W^T @ gy)``: conv2d's input gradient, conv_transpose2d's forward (without bias).
 
-    Args: grad_output ``(N, C_out, H_out, W_out)``, weight ``(C_out, C_in, kH, kW)``,
-        input_size ``(H, W)`` of the forward input.
+    Args: grad_output ``(N, C_out, H_out, W_out)``, weight ``(C_out, C_in, kH, kW)``, input_size ``(H, W)``.
     Returns: ``(N, C_in, H, W)``.
     """
     xp = get_array_module(grad_output, weight)
@@ -107,14 +105,22 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
     size = conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding, output_padding)
-    y = conv2d_backward_input(x, weight, size, stride, padding)
+    y = _gemm_col2im(x, weight, size, stride, padding)
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1)
     return y
 
 
-conv_transpose2d_backward_input, conv_transpose2d_backward_weight = conv_transpose2d_backward_kernels(
-    conv2d_forward, conv2d_backward_weight)
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+    """Both gradients of conv_transpose2d: ``gx = conv2d(gy, W)`` (a plain convolution of the output gradient with
+    the same weight) and ``gW = conv2d_backward_weight(x, gy)`` (conv2d's weight gradient with the roles of input
+    and output swapped).
+
+    Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``.
+    Returns: ``(gx (N, C_in, H, W), gW (C_in, C_out, kH, kW))``.
+    """
+    return (conv2d_forward(grad_output, weight, None, stride, padding),
+            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding))
 
 
 # --------------------------------------------------------------------------- dense
@@ -187,8 +193,9 @@ def relu_forward(x):
 
 
 def relu_backward(grad_output, output):
-    """Gradient w.r.t. the input of ReLU from its *output* ``y``: ``gx = gy`` where ``y > 0``, else 0 (the
-    subgradient 0 at 0, as PyTorch's ``threshold_backward``; a NaN ``gy`` where ``y <= 0`` gives 0 too).
-    ``grad_output`` and ``output`` have one shape; the result has it and the dtype of ``grad_output``."""
+    """Gradient w.r.t. the input of ReLU from its *output* ``y``: ``gx = 0`` where ``y <= 0``, else ``gy`` (as
+    PyTorch's ``threshold_backward``: the subgradient 0 at 0, a NaN ``gy`` where ``y <= 0`` gives 0, a NaN ``y``
+    passes ``gy``). ``grad_output`` and ``output`` have one shape; the result has it and the dtype of
+    ``grad_output``."""
     xp = get_array_module(grad_output, output)
-    return xp.where(output > 0, grad_output, xp.zeros((), dtype=grad_output.dtype))
+    return xp.where(output <= 0, xp.zeros((), dtype=grad_output.dtype), grad_output)

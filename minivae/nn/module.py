@@ -6,6 +6,7 @@ Parameters and sub-modules are found by walking the attributes in assignment ord
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,6 +19,19 @@ class StateDictError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0] if self.args else ""
+
+
+def _as_array(value):
+    """A NumPy array of ``value``, or ``value`` itself when it is a device (CuPy) array."""
+    return value if hasattr(value, "__cuda_array_interface__") else np.asarray(value)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` returns (PyTorch's ``_IncompatibleKeys``): the parameter names
+    absent from the state dict and the state dict's names that are no parameter."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class _HookHandle:
@@ -125,13 +139,20 @@ class Module:
         """Parameter name -> a NumPy copy of its data (host arrays, whatever the device)."""
         return OrderedDict((name, backend.to_device(p.data, backend.CPU).copy()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from ``state`` into the parameters (on their current device and dtype).
+
+        Everything is checked and converted first, then assigned: when it raises, no parameter has changed.
+        Returns ``IncompatibleKeys(missing_keys, unexpected_keys)`` (lists of names), as PyTorch does; with
+        ``strict`` both are empty (otherwise it raises).
 
         Raises:
             StateDictError: with ``strict``, listing missing and unexpected keys; always, for a shape
-                mismatch (naming the parameter and both shapes). Nothing is changed when it raises.
+                mismatch (naming the parameter and both shapes) or an entry that is not a number array.
         """
+        if not isinstance(state, dict):
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}: expected a dict of "
+                                 f"arrays, got {type(state).__name__}")
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
@@ -140,17 +161,29 @@ class Module:
             if missing:
                 problems.append(f"missing keys: {', '.join(missing)}")
             if unexpected:
-                problems.append(f"unexpected keys: {', '.join(unexpected)}")
+                problems.append(f"unexpected keys: {', '.join(map(str, unexpected))}")
         for name, p in params.items():
-            if name in state and tuple(np.shape(state[name])) != p.shape:
+            if name not in state:
+                continue
+            try:
+                kind = _as_array(state[name]).dtype.kind
+            except (TypeError, ValueError):
+                kind = "O"
+            if kind not in "fiub":
+                problems.append(f"{name} is not a number array")
+            elif tuple(np.shape(state[name])) != p.shape:
                 problems.append(f"shape mismatch for {name}: checkpoint has {tuple(np.shape(state[name]))}, "
                                 f"model has {p.shape}")
         if problems:
             raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems))
-        for name, p in params.items():
+        new = {}
+        for name, p in params.items():  # convert everything before assigning anything
             if name in state:
                 xp = backend.get_array_module(p.data)
-                p.data = xp.asarray(backend.to_device(np.asarray(state[name]), p.device), dtype=p.dtype).copy()
+                new[name] = xp.asarray(backend.to_device(_as_array(state[name]), p.device), dtype=p.dtype).copy()
+        for name, data in new.items():
+            params[name].data = data
+        return IncompatibleKeys([] if strict else missing, [] if strict else unexpected)
 
     def extra_repr(self) -> str:
         return ""

@@ -41,7 +41,8 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     """
     x = as_tensor(input)
     t = _class_index(as_tensor(target), "nll_loss")
-    if x.ndim == 1:
+    unbatched = x.ndim == 1
+    if unbatched:
         x, t = unsqueeze(x, 0), t.reshape((1,) + t.shape)
     if x.ndim < 2 or t.shape != (x.shape[0],) + x.shape[2:]:
         raise ValueError(f"nll_loss: expected target of shape {(x.shape[0],) + x.shape[2:]} for input of shape "
@@ -58,7 +59,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     loss = -(picked * w_t)
     if reduction == "mean":
         return Sum.apply(loss, dims=tuple(range(loss.ndim)), keepdim=False) / w_t.data.sum()
-    return _reduce(loss, reduction, "nll_loss")
+    return _reduce(squeeze(loss, 0) if unbatched else loss, reduction, "nll_loss")
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",  # noqa: A002

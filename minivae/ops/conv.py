@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from minivae import kernels
 from minivae.autograd.function import Function
-from minivae.autograd.grad_mode import is_grad_enabled
 from minivae.autograd.tensor import Tensor
 from minivae.backend import device_of
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size
@@ -97,9 +96,8 @@ class ConvTranspose2d(Function):
     ``y[n,o] = b[o] + sum_c sum_{i,j} x[n,c,i,j] W[c,o,p,q]`` scattered to ``(i*s_h - p_h + p, j*s_w - p_w + q)``.
     Output size ``(H-1)*s - 2*p + k + output_padding`` per axis.
     VJP: ``gx = conv2d(gy, W)``; ``gW = conv2d_weight_grad(x, gy)`` (conv2d's weight gradient with the roles of
-    input and output swapped); ``gb = sum gy``. Without a graph to record (``create_graph=False``) and with the
-    optional kernel ``conv_transpose2d_backward`` in the kernel set, gx and gW come from that one call (the
-    same values; the Numba CPU kernel im2col's gy once for both).
+    input and output swapped); ``gb = sum gy``. When both gx and gW are needed they come from one op,
+    :class:`ConvTranspose2dGrads` (one kernel call, in every grad mode); when one is, from its own op.
     JVP (bilinear): ``dy = convT(dx, W) + convT(x, dW) + db``.
     """
 
@@ -118,16 +116,14 @@ class ConvTranspose2d(Function):
 
     def backward(self, gy):
         x, weight = self.saved_tensors
-        need, k = self.needs_input_grad, weight.shape[2:]
+        need, s, p = self.needs_input_grad, self.stride, self.padding
         gx = gw = gb = None
-        both = (kernels.get_optional("conv_transpose2d_backward", device_of(gy.data))
-                if need[0] and need[1] and not is_grad_enabled() else None)
-        if both is not None:  # no graph to record (create_graph=False): one kernel gives gx and gW
-            gx, gw = (Tensor(a) for a in both(gy.data, x.data, weight.data, self.stride, self.padding))
-        if need[0] and gx is None:
-            gx = Conv2d.apply(gy, weight, stride=self.stride, padding=self.padding)
-        if need[1] and gw is None:
-            gw = Conv2dWeightGrad.apply(x, gy, kernel_size=k, stride=self.stride, padding=self.padding)
+        if need[0] and need[1]:
+            gx, gw = ConvTranspose2dGrads.apply(gy, x, weight, stride=s, padding=p)
+        elif need[0]:
+            gx = Conv2d.apply(gy, weight, stride=s, padding=p)
+        elif need[1]:
+            gw = Conv2dWeightGrad.apply(x, gy, kernel_size=weight.shape[2:], stride=s, padding=p)
         if len(need) == 3 and need[2]:
             gb = ConvBiasGrad.apply(gy)
         return (gx, gw, gb)[: len(need)]
@@ -142,6 +138,46 @@ class ConvTranspose2d(Function):
                 x.shape, weight.shape[2:], self.stride, self.padding, self.output_padding)
             dy = total(dy, _bias_map(db, shape))
         return dy
+
+
+class ConvTranspose2dGrads(Function):
+    """Both gradients of conv_transpose2d as one op (the kernel ``conv_transpose2d_backward``), from its output
+    gradient ``gy (N, C_out, H_out, W_out)``, input ``x (N, C_in, H, W)`` and weight ``W (C_in, C_out, kH, kW)``:
+
+    ``gx = conv2d(gy, W)`` ``(N, C_in, H, W)`` and ``gW = conv2d_weight_grad(x, gy)`` ``(C_in, C_out, kH, kW)``.
+
+    Bilinear in ``(gy, W)`` and in ``(x, gy)``: VJP for cotangents ``(a, b)`` of ``(gx, gW)``:
+    ``g_gy = conv_transpose2d(a, W) + conv_transpose2d(x, b)`` (cropped to gy's size by the output padding),
+    ``g_x = conv2d(gy, b)``, ``g_W = conv2d_weight_grad(a, gy)``. JVP:
+    ``d_gx = conv2d(d_gy, W) + conv2d(gy, dW)``, ``d_gW = conv2d_weight_grad(x, d_gy) + conv2d_weight_grad(dx, gy)``.
+    """
+
+    def forward(self, gy, x, weight):
+        self.save_for_backward(gy, x, weight)
+        return kernels.get("conv_transpose2d_backward", device_of(gy))(gy, x, weight, self.stride, self.padding)
+
+    def backward(self, a, b):
+        gy, x, weight = self.saved_tensors
+        need, s, p, k = self.needs_input_grad, self.stride, self.padding, weight.shape[2:]
+        g_gy = g_x = g_w = None
+        if need[0]:
+            op = _fill_padding(gy.shape[2:], x.shape[2:], k, s, p)
+            g_gy = total(ConvTranspose2d.apply(a, weight, stride=s, padding=p, output_padding=op),
+                         ConvTranspose2d.apply(x, b, stride=s, padding=p, output_padding=op))
+        if need[1]:
+            g_x = Conv2d.apply(gy, b, stride=s, padding=p)
+        if need[2]:
+            g_w = Conv2dWeightGrad.apply(a, gy, kernel_size=k, stride=s, padding=p)
+        return g_gy, g_x, g_w
+
+    def jvp(self, d_gy, dx, dw):
+        gy, x, weight = self.saved_tensors
+        s, p, k = self.stride, self.padding, weight.shape[2:]
+        d_gx = total(None if d_gy is None else Conv2d.apply(d_gy, weight, stride=s, padding=p),
+                     None if dw is None else Conv2d.apply(gy, dw, stride=s, padding=p))
+        d_gw = total(None if d_gy is None else Conv2dWeightGrad.apply(x, d_gy, kernel_size=k, stride=s, padding=p),
+                     None if dx is None else Conv2dWeightGrad.apply(dx, gy, kernel_size=k, stride=s, padding=p))
+        return d_gx, d_gw
 
 
 class Conv2dWeightGrad(Function):
@@ -227,6 +263,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return ConvTranspose2d.apply(*args, stride=stride, padding=padding, output_padding=output_padding)
 
 
-__all__ = ["conv2d", "conv_transpose2d", "Conv2d", "ConvTranspose2d", "Conv2dWeightGrad", "ConvBiasGrad",
+__all__ = ["conv2d", "conv_transpose2d", "Conv2d", "ConvTranspose2d", "ConvTranspose2dGrads", "Conv2dWeightGrad",
+           "ConvBiasGrad",
            "conv_output_size",
            "conv_transpose_output_size"]

@@ -65,6 +65,15 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     return _finish(array, dtype, device, requires_grad)
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory and dtype (``torch.from_numpy``): a change of one shows in the other.
+
+    Raises TypeError for anything but a NumPy array of a numeric dtype."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of ``size`` (ints or one tuple), float32 by default (``torch.zeros``)."""
     return _finish(np.zeros(_size(size)), dtype, device, requires_grad)
@@ -184,6 +193,6 @@ def randint_like(t, low, high=None, dtype=None, device=None, requires_grad: bool
     return randint(low, high, t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-__all__ = ["tensor", "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint",
+__all__ = ["tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint",
            "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "randint_like", "manual_seed",
            "default_generator"]

@@ -123,13 +123,17 @@ class Pow(Function):
         self.save_for_backward(a, b, y)
         return y
 
+    # Each masked formula is computed on a "safe" base (1 where the mask holds), so that the zero cotangent a
+    # higher-order backward sends into the unselected branch never meets an inf (0 * inf would be NaN).
     @staticmethod
     def _times_da(g, a, b):
-        return where(b.data == 0, 0.0, g * b * a ** (b - 1))
+        zero = b.data == 0
+        return where(zero, 0.0, g * b * where(zero, 1.0, a) ** (b - 1))
 
     @staticmethod
     def _times_db(g, a, b, y):
-        return where((a.data == 0) & (b.data >= 0), 0.0, g * y * log(a))
+        flat = (a.data == 0) & (b.data >= 0)
+        return where(flat, 0.0, g * y * log(where(flat, 1.0, a)))
 
     def backward(self, gy):
         a, b, y = self.saved_tensors

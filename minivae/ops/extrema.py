@@ -111,7 +111,8 @@ def _extremum(x, dim, keepdim, axis, keepdims, largest, op):
     indices = _arg(x, d, True, largest, op)
     values = gather(x, d, indices) if x.ndim else x * 1
     if not keep and x.ndim:
-        values, indices = squeeze(values, d), Tensor._make(indices.data.reshape(values.shape[:d] + values.shape[d + 1:]))
+        kept = values.shape[:d] + values.shape[d + 1:]
+        values, indices = squeeze(values, d), Tensor._make(indices.data.reshape(kept))
     return MaxResult(values, indices)
 
 

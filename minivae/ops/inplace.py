@@ -45,6 +45,8 @@ def apply_(t: Tensor, op, *args, name: str) -> Tensor:
         with grad_mode.no_grad():
             result = op(t, *args)
         _write(t, result, name)
+        if result._fw_tangent is not None or t._fw_tangent is not None:  # forward mode: the result's tangent
+            t._fw_tangent = result._fw_tangent
         return t
     old = Tensor._make(t.data.copy(), t.requires_grad)  # the values before the change take t's place in the graph
     old._ctx, old._output_index, old._fw_tangent = t._ctx, t._output_index, t._fw_tangent
@@ -84,7 +86,8 @@ def _fill(t, value):
 
 def install(T) -> None:
     """Attach the in-place methods and operators to the Tensor class ``T``."""
-    from minivae.ops import compare, elementwise as ew
+    from minivae.ops import compare
+    from minivae.ops import elementwise as ew
     from minivae.ops.indexing import index_put
 
     def add_(self, other, alpha=1):
@@ -103,8 +106,8 @@ def install(T) -> None:
         return apply_(self, lambda a: compare.clamp(a, min, max), name="clamp_")
 
     def copy_(self, src):
-        return apply_(self, lambda a, s: ew.clone(s) if s.dtype == a.dtype else ew.cast(s, a.dtype), as_tensor(src),
-                      name="copy_")
+        # a[...] = src (broadcast, cast): the gradient of the old values is 0 and src's is summed back to its shape
+        return apply_(self, lambda a, s: index_put(a, Ellipsis, s), as_tensor(src), name="copy_")
 
     def fill_(self, value):
         return apply_(self, lambda a: _fill(a, value), name="fill_")

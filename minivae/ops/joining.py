@@ -66,7 +66,8 @@ def cat(tensors, dim: int = 0, *, axis=None) -> Tensor:
         raise ValueError("cat: expected a non-empty list of tensors")
     d = normalize_dim(pick("cat", dim if axis is None else None, axis), tensors[0].ndim, "cat")
     for k, t in enumerate(tensors):
-        if t.ndim != tensors[0].ndim or t.shape[:d] + t.shape[d + 1:] != tensors[0].shape[:d] + tensors[0].shape[d + 1:]:
+        first = tensors[0].shape
+        if t.ndim != len(first) or t.shape[:d] + t.shape[d + 1:] != first[:d] + first[d + 1:]:
             raise ValueError(f"cat: sizes of tensors must match except in dimension {d}: tensor 0 has shape "
                              f"{tensors[0].shape}, tensor {k} has shape {t.shape}")
     return Concatenate.apply(*tensors, dim=d)
@@ -113,8 +114,9 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
         raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
     d = normalize_dim(dim, x.ndim, "chunk")
     length = x.shape[d]
-    size = -(-length // chunks) if length else 1
-    return split(x, max(size, 1), d)
+    if length == 0:  # PyTorch: ``chunks`` empty pieces
+        return Split.apply(x, bounds=[0] * (chunks - 1), dim=d)
+    return split(x, -(-length // chunks), d)
 
 
 class Repeat(Function):

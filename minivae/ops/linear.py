@@ -79,11 +79,19 @@ class LinearBackward(Function):
 def linear(x, weight, bias=None) -> Tensor:
     """Affine map ``x @ weight.T + bias`` (PyTorch's ``F.linear``).
 
-    Shapes: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None;
-    returns ``(N, out_features)`` in the input dtype.
+    Shapes: x ``(*, in_features)`` (any number of leading dims, as PyTorch; the kernel sees ``(N, in_features)``),
+    weight ``(out_features, in_features)``, bias ``(out_features,)`` or None; returns ``(*, out_features)`` in the
+    input dtype.
     Raises: ValueError on mismatched shapes; TypeError on non-floating or mixed dtypes.
     """
-    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+    from minivae.autograd.tensor import as_tensor
+    from minivae.ops.shape import reshape
+
+    x, weight = as_tensor(x), as_tensor(weight)
+    lead = x.shape[:-1]
+    flat = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]) if x.ndim else (1, 1))
+    y = Linear.apply(flat, weight) if bias is None else Linear.apply(flat, weight, bias)
+    return y if x.ndim == 2 else reshape(y, lead + (weight.shape[0],) if weight.ndim == 2 else (-1,))
 
 
 __all__ = ["linear", "Linear", "LinearBackward"]

@@ -1,4 +1,4 @@
-"""Matrix product ``a @ b`` for 2-D operands (and a batch of matrices times a matrix)."""
+"""Matrix product ``a @ b``: matrices, batches of matrices (broadcast), and vectors as ``torch.matmul``."""
 from __future__ import annotations
 
 from minivae.autograd.function import Function
@@ -32,5 +32,20 @@ class MatMul(Function):
 
 
 def matmul(a, b) -> Tensor:
-    """``a @ b`` (NumPy's matmul semantics for operands with at least 2 dimensions)."""
-    return MatMul.apply(a, b)
+    """``a @ b`` with ``torch.matmul``'s semantics: batched over leading dims (broadcast); a 1-D operand is a
+    vector (a dim is added for the product and removed after it), so two vectors give their dot product (0-d).
+
+    Raises RuntimeError for a 0-d operand, ValueError for inner sizes that differ."""
+    from minivae.autograd.tensor import as_tensor
+    from minivae.ops.shape import squeeze, unsqueeze
+
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    vec_a, vec_b = a.ndim == 1, b.ndim == 1
+    y = MatMul.apply(unsqueeze(a, 0) if vec_a else a, unsqueeze(b, -1) if vec_b else b)
+    if vec_b:
+        y = squeeze(y, -1)
+    if vec_a:
+        y = squeeze(y, -1 if vec_b else -2)
+    return y

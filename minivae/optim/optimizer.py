@@ -66,29 +66,69 @@ class Optimizer:
             "state": [{k: _host_copy(v) for k, v in st.items()} for st in self.state],
         }
 
+    def check_hyper(self, hyper: dict) -> None:
+        """Raise ValueError unless ``hyper`` names exactly this optimizer's hyper-parameters with values its
+        constructor accepts (the same checks, e.g. Adam's ``lr > 0``, ``0 <= beta < 1``)."""
+        if not isinstance(hyper, dict) or set(hyper) != set(self.defaults):
+            raise ValueError(f"state dict of another optimizer: hyper-parameters "
+                             f"{sorted(hyper) if isinstance(hyper, dict) else hyper!r}, "
+                             f"{type(self).__name__} has {sorted(self.defaults)}")
+        try:
+            type(self)(self.params, **hyper)
+        except TypeError as err:
+            raise ValueError(f"{type(self).__name__}: invalid hyper-parameters {hyper}: {err}") from None
+
     def load_state_dict(self, state: dict) -> None:
         """Restore hyper-parameters, step count and per-parameter state.
 
-        Raises ValueError if a key is missing, or the number of parameters or a state array's shape differs.
+        Everything is checked and converted first, then assigned: when it raises, the optimizer is unchanged.
+        Raises ValueError if a key is missing, the hyper-parameters are another optimizer's or fail the
+        constructor's checks, the step count is not an integer >= 0, the number of parameters or a state
+        array's shape differs, an entry is not a number, or the per-parameter states hold different names.
         """
+        if not isinstance(state, dict):
+            raise ValueError(f"not an optimizer state dict: got {type(state).__name__}")
         missing = [k for k in ("hyper", "step_count", "state") if k not in state]
         if missing:
             raise ValueError(f"not an optimizer state dict: missing keys {missing}")
-        if set(state["hyper"]) != set(self.defaults):
-            raise ValueError(f"state dict of another optimizer: hyper-parameters {sorted(state['hyper'])}, "
-                             f"{type(self).__name__} has {sorted(self.defaults)}")
-        if len(state["state"]) != len(self.params):
-            raise ValueError(f"optimizer state has {len(state['state'])} parameters, this optimizer has "
-                             f"{len(self.params)}")
+        self.check_hyper(state["hyper"])
+        count = state["step_count"]
+        if not (isinstance(count, (int, np.integer)) and not isinstance(count, bool) and count >= 0):
+            raise ValueError(f"optimizer step_count must be an integer >= 0, got {count!r}")
+        if not isinstance(state["state"], (list, tuple)) or len(state["state"]) != len(self.params):
+            n = len(state["state"]) if isinstance(state["state"], (list, tuple)) else state["state"]
+            raise ValueError(f"optimizer state has {n} parameters, this optimizer has {len(self.params)}")
+        names = {tuple(sorted(st)) for st in state["state"] if isinstance(st, dict) and st}
+        if len(names) > 1:
+            raise ValueError(f"optimizer states of the parameters hold different entries: "
+                             f"{' vs '.join(str(list(n)) for n in sorted(names))}")
+        new_state = []
         for i, (st, p) in enumerate(zip(state["state"], self.params)):
+            if not isinstance(st, dict):
+                raise ValueError(f"optimizer state of parameter {i} is a {type(st).__name__}, not a dict")
+            entry = {}
             for k, v in st.items():
-                if np.ndim(v) and np.shape(v) != p.shape:  # 0-d entries are per-parameter counters
-                    raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {np.shape(v)}, "
+                arr = v if hasattr(v, "__cuda_array_interface__") else np.asarray(v)
+                if arr.dtype.kind not in "fiu":
+                    raise ValueError(f"optimizer state {k!r} of parameter {i} is not a number array")
+                if arr.ndim == 0:  # per-parameter counters
+                    if arr.dtype.kind == "f" and not float(arr).is_integer() or int(arr) < 0:
+                        raise ValueError(f"optimizer state {k!r} of parameter {i} must be an integer >= 0, "
+                                         f"got {arr}")
+                    entry[k] = int(arr)
+                elif arr.shape != p.shape:
+                    raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {arr.shape}, "
                                      f"the parameter has {p.shape}")
-        self.defaults.update(state["hyper"])
-        self.step_count = int(state["step_count"])
-        self.state = [{k: int(v) if np.ndim(v) == 0 else backend.to_device(np.array(v, dtype=p.dtype), p.device)
-                       for k, v in st.items()} for st, p in zip(state["state"], self.params)]
+                else:  # a copy in the parameter's dtype, on its device
+                    arr = np.array(arr, dtype=p.dtype) if isinstance(arr, np.ndarray) else arr.astype(p.dtype)
+                    entry[k] = backend.to_device(arr, p.device)
+            new_state.append(entry)
+        hyper = dict(state["hyper"])
+        if isinstance(hyper.get("betas"), list):
+            hyper["betas"] = tuple(hyper["betas"])
+        self.defaults.update(hyper)
+        self.step_count = int(count)
+        self.state = new_state
 
 
 def _host_copy(value):

@@ -20,9 +20,9 @@ _REPO = pathlib.Path(__file__).resolve().parents[2]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from minivae.data import registry, sources  # noqa: E402
-from minivae.data.idx import write_idx  # noqa: E402
-from minivae.data.registry import Checksum, DatasetInfo  # noqa: E402
+from minivae.data import registry, sources  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.data.idx import write_idx  # noqa: E402  (after the sys.path / environment set-up above)
+from minivae.data.registry import Checksum, DatasetInfo  # noqa: E402  (after the sys.path / environment set-up above)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from minivae.data import (DataFileError, DatasetNotFoundError, available, descri
 from minivae.data import datasets as datasets_mod
 from minivae.data import registry, sources
 
-FASHION = pathlib.Path("/usr/share/datasets/fashion-mnist")
+FASHION = pathlib.Path(get_info("fashion-mnist").system_dirs[0])  # this test is about the system folder
 
 
 # ---------------------------------------------------------------- real data

@@ -51,6 +51,13 @@ def _arr(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
+def assert_input_grad_parity(gy, weight, input_size, stride, padding):
+    """conv2d's input gradient, as the conv op computes it: conv_transpose2d_forward of gy with the output padding
+    that gives back the input size."""
+    op = tuple((input_size[a] + 2 * padding[a] - weight.shape[2 + a]) % stride[a] for a in (0, 1))
+    assert_parity("conv_transpose2d_forward", gy, weight, None, stride, padding, op)
+
+
 def test_every_kernel_is_implemented():
     for name in kernels.KERNELS:
         assert callable(getattr(cpu, name)), name
@@ -59,10 +66,11 @@ def test_every_kernel_is_implemented():
 
 def test_default_cpu_implementation_is_numba():
     # in a fresh interpreter: other tests may have selected an implementation in this one
-    code = "import minivae.kernels as k; print(k.current('cpu'), k.get('conv2d_forward').__module__)"
+    code = ("import minivae.kernels as k, minivae.kernels.cpu as c; "
+            "print(k.current('cpu'), k.get('conv2d_forward') is c.conv2d_forward)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=pathlib.Path(__file__).resolve().parents[2]).stdout.split()
-    assert out == ["numba", "minivae.kernels.cpu"]
+    assert out == ["numba", "True"]
 
 
 def test_use_selects_and_restores():
@@ -100,7 +108,7 @@ def test_conv2d_parity(dtype, shape):
         for b in (bias, None):
             assert_parity("conv2d_forward", x, weight, b, stride, padding)
         gy = _arr(rng, reference.conv2d_forward(x, weight, None, stride, padding).shape, dtype)
-        assert_parity("conv2d_backward_input", gy, weight, (h, w), stride, padding)
+        assert_input_grad_parity(gy, weight, (h, w), stride, padding)
         assert_parity("conv2d_backward_weight", gy, x, (kh, kw), stride, padding)
         assert_parity("conv2d_backward_bias", gy)
 
@@ -119,8 +127,7 @@ def test_conv_transpose2d_parity(dtype, shape):
                 assert_parity("conv_transpose2d_forward", x, weight, b, stride, padding, output_padding)
             y = reference.conv_transpose2d_forward(x, weight, None, stride, padding, output_padding)
             gy = _arr(rng, y.shape, dtype)
-            assert_parity("conv_transpose2d_backward_input", gy, weight, stride, padding)
-            assert_parity("conv_transpose2d_backward_weight", gy, x, (kh, kw), stride, padding)
+            assert_parity("conv_transpose2d_backward", gy, x, weight, stride, padding)
             assert_parity("conv2d_backward_bias", gy)
 
 
@@ -133,8 +140,8 @@ SHARED_SHAPES = [(3, 4, 5, 6, 8, 3, 3), (9, 6, 7, 7, 16, 3, 2), (2, 3, 12, 11, 5
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHARED_SHAPES)
 def test_conv_transpose2d_backward_shared_im2col_has_the_bits_of_the_two_kernels(dtype, shape):
-    """The optional kernel conv_transpose2d_backward gives (gx, gW) from one im2col of gy per block: the same
-    bits as conv_transpose2d_backward_input and _weight of the same set, and the reference's values."""
+    """conv_transpose2d_backward gives (gx, gW) from one im2col of gy per block: the same bits as the set's
+    conv2d_forward(gy, W) and conv2d_backward_weight(x, gy), and the reference's values."""
     rng = np.random.default_rng(7)
     n, c, h, w, co, kh, kw = shape
     x = _arr(rng, (n, c, h, w), dtype)
@@ -144,10 +151,9 @@ def test_conv_transpose2d_backward_shared_im2col_has_the_bits_of_the_two_kernels
         gy = _arr(rng, reference.conv_transpose2d_forward(x, weight, None, stride, padding, output_padding).shape,
                   dtype)
         gx, gw = cpu.conv_transpose2d_backward(gy, x, weight, stride, padding)
-        np.testing.assert_array_equal(gx, cpu.conv_transpose2d_backward_input(gy, weight, stride, padding))
-        np.testing.assert_array_equal(gw, cpu.conv_transpose2d_backward_weight(gy, x, (kh, kw), stride, padding))
-        for got, want in ((gx, reference.conv_transpose2d_backward_input(gy, weight, stride, padding)),
-                          (gw, reference.conv_transpose2d_backward_weight(gy, x, (kh, kw), stride, padding))):
+        np.testing.assert_array_equal(gx, cpu.conv2d_forward(gy, weight, None, stride, padding))
+        np.testing.assert_array_equal(gw, cpu.conv2d_backward_weight(x, gy, (kh, kw), stride, padding))
+        for got, want in zip((gx, gw), reference.conv_transpose2d_backward(gy, x, weight, stride, padding)):
             assert got.dtype == want.dtype == dtype and got.shape == want.shape
             tol = TOL[dtype]
             np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * max(1.0, np.abs(want).max()))
@@ -161,8 +167,8 @@ def test_conv_transpose2d_backward_shared_at_the_vae_shape_and_empty_batch():
     weight = _arr(rng, (64, 32, 3, 3), np.float32)
     gy = _arr(rng, (41, 32, 28, 28), np.float32)
     gx, gw = cpu.conv_transpose2d_backward(gy, x, weight, (2, 2), (1, 1))
-    np.testing.assert_array_equal(gx, cpu.conv_transpose2d_backward_input(gy, weight, (2, 2), (1, 1)))
-    np.testing.assert_array_equal(gw, cpu.conv_transpose2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)))
+    np.testing.assert_array_equal(gx, cpu.conv2d_forward(gy, weight, None, (2, 2), (1, 1)))
+    np.testing.assert_array_equal(gw, cpu.conv2d_backward_weight(x, gy, (3, 3), (2, 2), (1, 1)))
     gx0, gw0 = cpu.conv_transpose2d_backward(gy[:0], x[:0], weight, (2, 2), (1, 1))
     assert gx0.shape == (0, 64, 14, 14) and gw0.shape == (64, 32, 3, 3) and not gw0.any()
 
@@ -177,33 +183,32 @@ def test_conv_parity_at_the_conv_vae_shapes_batch_over_threads():
     wt = _arr(rng, (64, 32, 3, 3), np.float32)
     assert_parity("conv_transpose2d_forward", h, wt, _arr(rng, (32,), np.float32), (2, 2), (1, 1), (1, 1))
     gy = _arr(rng, (9, 32, 28, 28), np.float32)
-    assert_parity("conv_transpose2d_backward_input", gy, wt, (2, 2), (1, 1))
-    assert_parity("conv_transpose2d_backward_weight", gy, h, (3, 3), (2, 2), (1, 1))
+    assert_parity("conv_transpose2d_backward", gy, h, wt, (2, 2), (1, 1))
     assert_parity("conv2d_backward_bias", gy)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv_parity_on_the_folded_small_image_path(dtype):
     """Fewer than 64 output pixels per example: the forward and col2im GEMMs fold blocks of examples
-    (_cpu_passes._FOLD_BELOW_L); 41 examples of 64x7x7 give blocks of 4 (float32) or 2 (float64) examples of
+    (_cpu_conv._FOLD_BELOW_L); 41 examples of 64x7x7 give blocks of 4 (float32) or 2 (float64) examples of
     576 x 49 columns, several per chunk and some chunks ending in a shorter block; the conv VAE's 6x6 layer too
     (13x13 input, no padding)."""
-    from minivae.kernels import _cpu_passes
+    from minivae.kernels import _cpu_conv
 
     rng = np.random.default_rng(5)
     x = _arr(rng, (41, 64, 7, 7), dtype)
     ckk, L = 64 * 9, 49
-    block = _cpu_passes._FOLD_BLOCK_BYTES // (ckk * L * x.itemsize)
-    assert L < _cpu_passes._FOLD_BELOW_L and 1 < block < 10
+    block = _cpu_conv._FOLD_BLOCK_BYTES // (ckk * L * x.itemsize)
+    assert L < _cpu_conv._FOLD_BELOW_L and 1 < block < 10
     w = _arr(rng, (32, 64, 3, 3), dtype)
     assert_parity("conv2d_forward", x, w, _arr(rng, (32,), dtype), (1, 1), (1, 1))
-    assert_parity("conv2d_backward_input", _arr(rng, (41, 32, 7, 7), dtype), w, (7, 7), (1, 1), (1, 1))
+    assert_input_grad_parity(_arr(rng, (41, 32, 7, 7), dtype), w, (7, 7), (1, 1), (1, 1))
     wt = _arr(rng, (64, 32, 3, 3), dtype)
     assert_parity("conv_transpose2d_forward", x, wt, _arr(rng, (32,), dtype), (2, 2), (1, 1), (1, 1))
     x13 = _arr(rng, (37, 32, 13, 13), dtype)
     w2 = _arr(rng, (64, 32, 3, 3), dtype)
     assert_parity("conv2d_forward", x13, w2, _arr(rng, (64,), dtype), (2, 2), (0, 0))
-    assert_parity("conv2d_backward_input", _arr(rng, (37, 64, 6, 6), dtype), w2, (13, 13), (2, 2), (0, 0))
+    assert_input_grad_parity(_arr(rng, (37, 64, 6, 6), dtype), w2, (13, 13), (2, 2), (0, 0))
 
 
 def test_non_contiguous_inputs():
@@ -239,7 +244,7 @@ def test_conv2d_parity_hypothesis(case, dtype):
     x, weight = _arr(rng, (n, c, h, w), dtype), _arr(rng, (co, c, kh, kw), dtype)
     assert_parity("conv2d_forward", x, weight, _arr(rng, (co,), dtype), stride, padding)
     gy = _arr(rng, reference.conv2d_forward(x, weight, None, stride, padding).shape, dtype)
-    assert_parity("conv2d_backward_input", gy, weight, (h, w), stride, padding)
+    assert_input_grad_parity(gy, weight, (h, w), stride, padding)
     assert_parity("conv2d_backward_weight", gy, x, (kh, kw), stride, padding)
 
 
@@ -256,8 +261,7 @@ def test_conv_transpose2d_parity_hypothesis(case, dtype, data):
     x, weight = _arr(rng, (n, c, h, w), dtype), _arr(rng, (c, co, kh, kw), dtype)
     assert_parity("conv_transpose2d_forward", x, weight, _arr(rng, (co,), dtype), stride, padding, output_padding)
     gy = _arr(rng, (n, co, *out), dtype)
-    assert_parity("conv_transpose2d_backward_input", gy, weight, stride, padding)
-    assert_parity("conv_transpose2d_backward_weight", gy, x, (kh, kw), stride, padding)
+    assert_parity("conv_transpose2d_backward", gy, x, weight, stride, padding)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -295,7 +299,7 @@ def test_empty_batch_gives_empty_outputs_and_zero_gradients(c_in):
     x, gy = np.zeros((0, c_in, 8, 8), np.float32), np.zeros((0, 5, 4, 4), np.float32)
     w = np.ones((5, c_in, 3, 3), np.float32)
     assert cpu.conv2d_forward(x, w, None, (2, 2), (1, 1)).shape == (0, 5, 4, 4)
-    assert cpu.conv2d_backward_input(gy, w, (8, 8), (2, 2), (1, 1)).shape == (0, c_in, 8, 8)
+    assert cpu.conv_transpose2d_forward(gy, w, None, (2, 2), (1, 1), (1, 1)).shape == (0, c_in, 8, 8)
     np.testing.assert_array_equal(cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)), np.zeros_like(w))
     np.testing.assert_array_equal(cpu.conv2d_backward_bias(gy), np.zeros(5, np.float32))
     assert cpu.relu_forward(x).shape == x.shape and cpu.bce_with_logits_forward(x, x).shape == x.shape
@@ -308,7 +312,7 @@ def test_mixed_float32_float64_operands_are_promoted_not_misread():
     x, gy = _arr(rng, (4, 3, 8, 8), np.float32), _arr(rng, (4, 5, 4, 4), np.float32)
     w = _arr(rng, (5, 3, 3, 3), np.float64)
     for name, args in [("conv2d_forward", (x, w, None, (2, 2), (1, 1))),
-                       ("conv2d_backward_input", (gy, w, (8, 8), (2, 2), (1, 1))),
+                       ("conv_transpose2d_forward", (gy, w, None, (2, 2), (1, 1), (1, 1))),
                        ("conv2d_backward_weight", (gy, x.astype(np.float64), (3, 3), (2, 2), (1, 1))),
                        ("conv_transpose2d_forward", (gy, w, None, (2, 2), (1, 1), (1, 1)))]:
         got, want = getattr(cpu, name)(*args), getattr(reference, name)(*args)
