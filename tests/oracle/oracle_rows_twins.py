@@ -67,7 +67,7 @@ def _index_put_case(draw):
 
 
 _CLAMP = st.sampled_from([{"min": -0.5}, {"max": 0.3}, {"min": -0.7, "max": 0.6}])
-_CASTS = [("long", "int64"), ("int", "int32"), ("bool", "bool")]
+_CASTS = [("long", "int64"), ("int", "int32"), ("bool", "bool"), ("half", "float16")]
 
 OTHERS = [
     Row("F.clamp", lambda L, x, **k: L.F.clamp(x, **k), unary_kw(_CLAMP), covers=("F.clamp",)),
