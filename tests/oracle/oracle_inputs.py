@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
 from oracle_harness import Case
 
 seeds = st.integers(0, 2 ** 31 - 1)

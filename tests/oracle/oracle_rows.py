@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
-
 from oracle_harness import DTYPES, LAYOUTS, MODES, Case
 from oracle_inputs import binary, shapes, unary, unary_kw, values, with_scalar
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
-
 from oracle_harness import MODES, Case
 from oracle_rows import FIRST, FORWARD, Row
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 from hypothesis import strategies as st
-
 from oracle_harness import Case
 from oracle_inputs import shapes, values
 from oracle_rows import FIRST, FORWARD, Row

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
-
 from oracle_harness import Case
 from oracle_inputs import reduction, shapes, tensors_along, values
-from oracle_rows import FORWARD, Row, functional
+from oracle_rows import FORWARD, Row
 
 # --------------------------------------------------------------------------- reductions
 _VAR_EXTRA = st.sampled_from([{}, {"correction": 0}, {"unbiased": False}])

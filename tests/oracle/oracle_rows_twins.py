@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 from hypothesis import strategies as st
-
 from oracle_harness import Case
 from oracle_inputs import binary, shapes, tensors_along, unary, unary_kw, values
 from oracle_rows import FORWARD, Row, _ints_pair, _where_case
 from oracle_rows_shape import _perm_case
 
-TWINS = ["var", "std", "prod", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "view", "t", "squeeze", "unsqueeze", "flatten", "unflatten", "expand", "repeat", "chunk"]
+TWINS = ["var", "std", "prod", "norm", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "view", "t",
+         "squeeze", "unsqueeze", "flatten", "unflatten", "expand", "repeat", "chunk"]
 
 
 class _Via:

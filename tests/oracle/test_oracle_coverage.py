@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import inspect
 
+from test_oracle_ops import ROWS
+
 import minivae as mv
 import minivae.functional as MF
-from test_oracle_ops import ROWS
 
 # Tensor attributes that are not ops (no tensor -> tensor mathematics to compare), each with why.
 NOT_OPS = {

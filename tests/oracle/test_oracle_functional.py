@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 import torch.autograd.functional as TAF
+from oracle_harness import MV, TORCH, _host, assert_same
 
 import minivae as mv
 import minivae.autograd.functional as MAF
-from oracle_harness import MV, TORCH, _host, assert_same
 
 R = np.random.default_rng(11)
 

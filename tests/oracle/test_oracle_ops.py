@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import warnings
 
-import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
 import oracle_rows
 import oracle_rows_edges
 import oracle_rows_nn
 import oracle_rows_shape
 import oracle_rows_twins
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from oracle_harness import check
 from oracle_inputs import seeds
 from oracle_xfails import XFAILS

@@ -62,7 +62,8 @@ def trajectory_minivae(cls, kwargs):
         opt.zero_grad()
         tw = torch.tensor(w.data, requires_grad=True)
         tb = torch.tensor(b.data, requires_grad=True)
-        gw, gb = _grads_torch(tw, tb, step, kwargs.get("maximize", False))  # the same gradients: this test is about the update rule
+        # the same gradients as PyTorch's run: this test is about the update rule
+        gw, gb = _grads_torch(tw, tb, step, kwargs.get("maximize", False))
         w.grad = mv.Tensor(gw.numpy())
         b.grad = mv.Tensor(gb.numpy()) if step % 5 != 3 else None
         opt.step()

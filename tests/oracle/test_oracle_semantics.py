@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 from oracle_harness import MV, TORCH
 
 LIBS = [MV, TORCH]

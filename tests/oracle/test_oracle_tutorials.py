@@ -2,9 +2,9 @@
 
 Each tutorial file is run twice in this process: as it is (minivae), and with its imports of minivae swapped for
 PyTorch's (``import torch as minivae``, ``import torch.nn.functional as F``, ``from torch import``), so that the
-very same code runs on PyTorch. Random draws: in both runs ``rand``/``rand_like``/``randn``/``randn_like`` draw from one fresh PyTorch generator
-seeded with 0 (float32 draws, cast to the asked dtype; minivae's as minivae tensors), so that the printed
-numbers can be compared; minivae's own generator is checked in
+very same code runs on PyTorch. Random draws: in both runs ``rand``/``rand_like``/``randn``/``randn_like`` draw
+from one fresh PyTorch generator seeded with 0 (float32 draws, cast to the asked dtype; minivae's as minivae
+tensors), so that the printed numbers can be compared; minivae's own generator is checked in
 test_oracle_semantics.py.
 
 The printed outputs are compared as token streams: every number (as a float, to the printed precision: 1e-4)
@@ -21,7 +21,6 @@ import pathlib
 import re
 
 import numpy as np
-import pytest
 import torch
 
 import minivae
