@@ -94,6 +94,13 @@ def test_norm_second_derivative_at_zero():
     np.testing.assert_array_equal(h.numpy(), np.zeros(3))
 
 
+def test_second_derivative_of_zero_to_the_w():
+    w = mv.tensor([0.5, 2.0], dtype=mv.float64, requires_grad=True)
+    (g,) = mv.autograd.grad((mv.zeros(2, dtype=mv.float64) ** w).sum(), w, create_graph=True)
+    (h,) = mv.autograd.grad(g.sum(), w)
+    np.testing.assert_array_equal(h.numpy(), [0.0, 0.0])
+
+
 def test_cross_entropy_weight_with_label_smoothing_is_refused():
     with pytest.raises(ValueError, match="label_smoothing"):
         F.cross_entropy(mv.zeros(2, 3), mv.tensor([0, 1]), weight=mv.ones(3), label_smoothing=0.1)

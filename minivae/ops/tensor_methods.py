@@ -47,8 +47,10 @@ def _to(self, *args, dtype=None, device=None, copy: bool = False):
 
 def _bool_reduce(name):
     def f(self, dim=None, keepdim=False):
+        from minivae.ops.validate import normalize_dims
+
         xp = backend.get_array_module(self.data)
-        axis = None if dim is None else tuple(np.atleast_1d(dim).tolist())
+        axis = None if dim is None else normalize_dims(dim, self.ndim, name)
         return Tensor._make(xp.asarray(getattr(xp, name)(self.data, axis=axis, keepdims=keepdim)))
     f.__doc__ = f"``{name}`` of the elements (over ``dim``), a bool tensor (``torch.{name}``); not differentiable."
     return f

@@ -4,7 +4,7 @@ A row is one op: ``fn(L, *args, **kwargs)`` written once for both libraries (``L
 PyTorch's namespace, see ``oracle_harness``), the inputs' strategy, the derivative modes that apply (all six
 for a differentiable op, ``forward`` for comparisons and integer results), the dtypes, the public names it
 covers (``Tensor.exp``, ``F.softmax``, ``mv.cat``) and expected failures: ``xfail`` maps a mode, a dtype,
-a ``(mode, dtype)`` pair or ``"*"`` to a reason (``"finding N"`` of /work/notes/oracle-findings.md, or
+a ``(mode, dtype)`` pair or ``"*"`` to a reason (a disagreement with PyTorch, or
 ``NYI`` for an op main does not have yet); the marks are strict, so a fixed op fails until its mark goes.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ EDGES = [
     edge("norm_at_0", lambda L, x: x.norm(), [0.0, 0.0, 0.0], modes=("forward", "vjp", "jvp", "fwd_over_rev")),
     # pow at a zero base, zero and unit exponents
     # second order in w at a zero base: PyTorch NaN (log(0)^2 * 0), minivae 0, the derivative of the constant
-    # w -> 0 ** w = 0: a divergence kept on purpose (see oracle-findings.md), so those modes are left out
+    # w -> 0 ** w = 0: a divergence kept on purpose (docs/differences_from_pytorch.md), so those modes are left out
     edge("pow_zero_base_in_w", lambda L, b, w: b ** w, [0.0, 0.0, 1.0], [2.0, 0.5, 1.0], diff=(1,),
          modes=("forward", "vjp", "jvp", "fwd_over_rev")),
     edge("pow_x_to_0", lambda L, x: x ** 0, [0.0, 1.0, -2.0]),

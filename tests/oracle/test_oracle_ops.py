@@ -2,8 +2,8 @@
 ``oracle_rows*.py``, each over a few hypothesis examples (0-d, size-1 and empty dims, broadcasting pairs,
 non-contiguous layouts), derandomized so that every run draws the same examples.
 
-Modes and tolerances: see ``oracle_harness``. Expected failures are strict xfails whose reason names an entry of
-/work/notes/oracle-findings.md (``finding N``) or says the op is not yet implemented.
+Modes and tolerances: see ``oracle_harness``. Expected failures are strict xfails (``oracle_xfails.py``) whose
+reason describes the disagreement or says the op is not yet implemented.
 """
 from __future__ import annotations
 
