@@ -73,10 +73,9 @@ class Function:
     _out_tangents = None
     kernel_selection: tuple = ()
 
-    def __init__(self, **params):
-        # ops with parameters define their own __init__ naming them; this accepts keyword parameters for
-        # user-defined Functions written in the older style (``self.__dict__`` holds them)
-        self.__dict__.update(params)
+    def __init__(self):
+        """An op with parameters (a stride, a dim) names them in its own ``__init__``; ``apply(*inputs, **params)``
+        passes the keyword arguments to it."""
 
     @property
     def name(self) -> str:

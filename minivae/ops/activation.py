@@ -24,9 +24,10 @@ def _sigmoid(xp, x):
 
 
 class ReLU(Function):
-    """``y = max(x, 0)`` (the ``relu_forward`` kernel); VJP ``gx = gy * [y > 0]`` (the subgradient 0 at x = 0,
-    as PyTorch), the op :class:`ReLUBackward`; the mask is a constant, so the second derivative is 0.
-    JVP ``dy = dx * [y > 0]``, the same op."""
+    """``y = max(x, 0)`` (the ``relu_forward`` kernel; NaN stays NaN); VJP ``gx = gy * [not y <= 0]`` (the
+    subgradient 0 at x = 0, and the gradient passed at a NaN, as PyTorch's ``threshold_backward``), the op
+    :class:`ReLUBackward`; the mask is a constant, so the second derivative is 0. JVP ``dy = dx * [not y <= 0]``,
+    the same op."""
 
     def forward(self, x):
         y = kernels.get("relu_forward", device_of(x))(x)
@@ -43,8 +44,8 @@ class ReLU(Function):
 
 
 class ReLUBackward(Function):
-    """ReLU's backward kernel as an op: ``gx = gy`` where the ReLU's output ``y > 0``, else 0; linear in ``gy``
-    and piecewise constant in ``y``. VJP for a cotangent ``u``: ``g_gy = u * [y > 0]`` (the same op),
+    """ReLU's backward kernel as an op: ``gx = 0`` where the ReLU's output ``y <= 0``, else ``gy``; linear in ``gy``
+    and piecewise constant in ``y``. VJP for a cotangent ``u``: ``g_gy = u * [not y <= 0]`` (the same op),
     ``g_y = 0`` (returned as None: no gradient flows into the mask). JVP: the op on ``d_gy``."""
 
     def forward(self, gy, y):

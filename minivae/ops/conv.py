@@ -52,6 +52,9 @@ class Conv2d(Function):
     JVP (bilinear): ``dy = conv2d(dx, W) + conv2d(x, dW) + db``.
     """
 
+    def __init__(self, stride: tuple, padding: tuple):
+        self.stride, self.padding = stride, padding
+
     def forward(self, x, weight, bias=None):
         _check_conv_inputs("conv2d", x, weight, bias, 1, 0)
         (kh, kw), (ph, pw) = weight.shape[2:], self.padding
@@ -100,6 +103,9 @@ class ConvTranspose2d(Function):
     :class:`ConvTranspose2dGrads` (one kernel call, in every grad mode); when one is, from its own op.
     JVP (bilinear): ``dy = convT(dx, W) + convT(x, dW) + db``.
     """
+
+    def __init__(self, stride: tuple, padding: tuple, output_padding: tuple):
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
 
     def forward(self, x, weight, bias=None):
         _check_conv_inputs("conv_transpose2d", x, weight, bias, 0, 1)
@@ -152,6 +158,9 @@ class ConvTranspose2dGrads(Function):
     ``d_gx = conv2d(d_gy, W) + conv2d(gy, dW)``, ``d_gW = conv2d_weight_grad(x, d_gy) + conv2d_weight_grad(dx, gy)``.
     """
 
+    def __init__(self, stride: tuple, padding: tuple):
+        self.stride, self.padding = stride, padding
+
     def forward(self, gy, x, weight):
         self.save_for_backward(gy, x, weight)
         return kernels.get("conv_transpose2d_backward", device_of(gy))(gy, x, weight, self.stride, self.padding)
@@ -188,6 +197,9 @@ class Conv2dWeightGrad(Function):
     ``g_x = conv_transpose2d(gy, u)`` (cropped to x's size by the output padding). JVP:
     ``conv2d_weight_grad(dgy, x) + conv2d_weight_grad(gy, dx)``.
     """
+
+    def __init__(self, kernel_size: tuple, stride: tuple, padding: tuple):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, gy, x):
         self.save_for_backward(gy, x)
