@@ -17,8 +17,9 @@ from minivae.functional import (abs, add, amax, amin, argmax, argmin, cat, chunk
                                 pow, prod, reciprocal, relu, reshape, rsqrt, sigmoid, sin, softmax, split, sqrt,
                                 squeeze, stack, std, sub, sum, t, tanh, transpose, unflatten, unsqueeze, var, where)
 from minivae.autograd.tensor import as_tensor
-from minivae.ops.creation import (arange, empty, from_numpy, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
-                                  rand_like, randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
+from minivae.ops.creation import (arange, empty, eye, from_numpy, full, full_like, linspace, manual_seed, ones,
+                                  ones_like, rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros,
+                                  zeros_like)
 
 __version__ = "0.1.0"
 
@@ -40,7 +41,8 @@ def __getattr__(name):  # lazy sub-packages: nn, optim, models, data
 
 
 __all__ = ["backend", "kernels", "autograd", "functional", "Function", "GradcheckError", "Tensor", "detect_anomaly",
-           "enable_grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled", "tensor", "from_numpy", "as_tensor",
+           "enable_grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled", "tensor",
+           "from_numpy", "as_tensor",
            "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "zeros_like",
            "ones_like", "full_like", "rand_like", "randn_like", "randint_like", "manual_seed",
            "abs", "add", "amax", "amin", "argmax", "argmin", "cat", "chunk", "clamp", "clip", "clone", "concatenate",

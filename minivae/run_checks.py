@@ -93,7 +93,8 @@ def check_resume_state(ckpt: dict, optimizer, src) -> None:
     o = ckpt["optimizer"]
     if o is None:
         raise CheckpointError(f"checkpoint {src} holds no optimizer state: cannot resume from it")
-    as_json = lambda v: json.loads(json.dumps(v))
+    def as_json(v):
+        return json.loads(json.dumps(v))
     diffs = [f"{k}: checkpoint {o['hyper'].get(k)!r}, this run {v!r}" for k, v in optimizer.defaults.items()
              if as_json(o["hyper"].get(k)) != as_json(v)]
     if diffs:

@@ -29,7 +29,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 class GracefulStop:
-    """Context manager handling SIGINT, SIGTERM and SIGHUP (where the platform has it) as described in the module docstring.
+    """Context manager handling SIGINT, SIGTERM and SIGHUP (where the platform has it) as described in the module
+    docstring.
 
     Handlers are installed only in the main thread (elsewhere Python forbids it and this does nothing);
     the previous handlers are restored on exit, or, with ``ignore_after=True`` (the ``minivae`` program, whose

@@ -25,8 +25,14 @@ from tqdm import tqdm
 from minivae import backend, kernels
 from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
-from minivae.checkpoint import (CheckpointError, atomic_write_text, load_checkpoint, read_info, save_checkpoint,
-                                strict_json)
+from minivae.checkpoint import (
+    CheckpointError,
+    atomic_write_text,
+    load_checkpoint,
+    read_info,
+    save_checkpoint,
+    strict_json,
+)
 from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
 from minivae.nn import init
 from minivae.optim import Adam

@@ -28,7 +28,8 @@ def test_layer_shapes(model):
     assert stats.shape == (3, 4)  # mu and logvar side by side
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (3, 2)
-    np.testing.assert_array_equal(np.concatenate([mu.detach().numpy(), logvar.detach().numpy()], axis=1), stats.detach().numpy())
+    np.testing.assert_array_equal(np.concatenate([mu.detach().numpy(), logvar.detach().numpy()], axis=1),
+                                  stats.detach().numpy())
     logits = model.decode(mv.Tensor(np.zeros((3, 2), np.float32)))
     assert logits.shape == (3, 1, 28, 28) and logits.dtype == np.float32
     # intermediate shapes of the tutorial: 28 -> 13 -> 6 (encoder), 7 -> 14 -> 28 -> 28 (decoder)
@@ -99,7 +100,8 @@ def test_negative_elbo_terms(model):
     mu, logvar = (a.detach().numpy().astype(np.float64) for a in model.encode(mv.Tensor(x)))
     np.testing.assert_allclose(kl, 0.5 * (mu ** 2 + np.exp(logvar) - 1 - logvar).sum(axis=1), rtol=1e-4, atol=1e-6)
     z = mu + np.exp(logvar / 2) * eps
-    np.testing.assert_allclose(model.decode(mv.Tensor(z.astype(np.float32))).detach().numpy(), terms.logits.detach().numpy(),
+    np.testing.assert_allclose(model.decode(mv.Tensor(z.astype(np.float32))).detach().numpy(),
+                               terms.logits.detach().numpy(),
                                rtol=1e-4, atol=1e-5)
 
 

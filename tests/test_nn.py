@@ -112,7 +112,8 @@ def test_linear_shapes_and_default_init():
     _check_uniform_bound(lin.weight.detach().numpy(), 1 / math.sqrt(300))
     assert np.abs(lin.bias.detach().numpy()).max() <= 1 / math.sqrt(300)
     x = np.random.default_rng(0).standard_normal((3, 300)).astype(np.float32)
-    np.testing.assert_allclose(lin(mv.Tensor(x)).detach().numpy(), x @ lin.weight.detach().numpy().T + lin.bias.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(lin(mv.Tensor(x)).detach().numpy(),
+                               x @ lin.weight.detach().numpy().T + lin.bias.detach().numpy(), rtol=1e-5)
     assert nn.Linear(3, 2, bias=False).bias is None
 
 
@@ -127,7 +128,8 @@ def test_conv2d_shapes_and_default_init():
     y = conv(x)
     assert y.shape == (2, 16, 4, 4)
     # the layer runs exactly F.conv2d on the same inputs: bit for bit (the CPU kernels are deterministic)
-    np.testing.assert_array_equal(y.detach().numpy(), F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1).detach().numpy())
+    np.testing.assert_array_equal(y.detach().numpy(),
+                                  F.conv2d(x, conv.weight, conv.bias, stride=2, padding=1).detach().numpy())
 
 
 def test_conv_transpose2d_shapes_and_default_init():
@@ -139,7 +141,8 @@ def test_conv_transpose2d_shapes_and_default_init():
     assert np.abs(convt.bias.detach().numpy()).max() <= 1 / math.sqrt(fan_in)
     y = convt(mv.Tensor(np.zeros((1, 32, 7, 7), np.float32)))
     assert y.shape == (1, 8, 14, 14)
-    np.testing.assert_array_equal(y.detach().numpy()[0, :, 0, 0], convt.bias.detach().numpy())  # zero input: exactly the bias
+    # zero input: exactly the bias
+    np.testing.assert_array_equal(y.detach().numpy()[0, :, 0, 0], convt.bias.detach().numpy())
 
 
 def test_glorot_init_option():

@@ -193,6 +193,7 @@ def randint_like(t, low, high=None, dtype=None, device=None, requires_grad: bool
     return randint(low, high, t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-__all__ = ["tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint",
+__all__ = ["tensor", "from_numpy", "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn",
+           "randint",
            "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "randint_like", "manual_seed",
            "default_generator"]
