@@ -237,8 +237,8 @@ def load_checkpoint(path, model=None, optimizer=None) -> dict:
     With ``model`` (a Module) only its parameters' arrays are read, each checked to have the parameter's
     shape (the optimizer's metadata must count the model's parameters; its state is not read and
     ``"optimizer"`` is None); with ``optimizer`` too, its metadata (type, number of parameters, step count,
-    hyper-parameters, through the constructor's own checks) and its state arrays (shape of their parameter, or scalars) are
-    checked, and the archive's arrays may hold at most :data:`SIZE_FACTOR` times a checkpoint of this model
+    hyper-parameters, through the constructor's own checks) and its state arrays (shape of their parameter, or
+    scalars) are checked, and the archive's arrays may hold at most :data:`SIZE_FACTOR` times a checkpoint of this model
     (plus :data:`SIZE_SLACK`). Nothing is allocated for an array before its header was checked. Other
     archive members are not read.
 
