@@ -54,7 +54,7 @@ def graph_source(namespace: dict) -> str:
     from minivae.viz import draw_graph
 
     ns = namespace
-    return draw_graph(ns["loss"], format="dot", names={ns["x"]: "x", ns["W"]: "W", ns["b"]: "b"},
+    return draw_graph(ns["loss"], format="dot", names={ns["x"]: "x", ns["W"]: "W", ns["b"]: "b", ns["t"]: "t"},
                       use_graphviz=True).source
 
 
@@ -62,7 +62,7 @@ def write_graph() -> None:
     from minivae.viz import draw_graph
 
     _, ns = run_readme_example()
-    drawing = draw_graph(ns["loss"], IMAGES / "readme_graph.png", names={ns["x"]: "x", ns["W"]: "W", ns["b"]: "b"})
+    drawing = draw_graph(ns["loss"], IMAGES / "readme_graph.png", names={ns["x"]: "x", ns["W"]: "W", ns["b"]: "b", ns["t"]: "t"})
     (IMAGES / "readme_graph.dot").write_text(graph_source(ns))
     print(f"wrote {drawing.path} and {IMAGES / 'readme_graph.dot'}")
 
