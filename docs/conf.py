@@ -166,6 +166,8 @@ myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("MINIVAE_DOCS_EXECUTE", "cache")  # "off" renders the notebooks without running
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
 nb_execution_timeout = 600
+#: notebooks rendered without running them (glob patterns, space-separated), e.g. "*conv_vae*" for a quick build
+nb_execution_excludepatterns = os.environ.get("MINIVAE_DOCS_SKIP_NOTEBOOKS", "").split()
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
