@@ -17,13 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     sub.required = True
     p = sub.add_parser("list", help="table of the known datasets, which files are present and where")
-    p.add_argument("--data-dir", default=None, help="extra folder to search first")
+    p.add_argument("--data-dir", default=None, help="extra folder to search first (default: none)")
     p = sub.add_parser("fetch", help="download a dataset (local copies are verified and reused)")
     p.add_argument("name", help="dataset name: mnist, fashion-mnist or kmnist")
-    p.add_argument("--data-dir", default=None, help="folder to search first and to download into (DIR/NAME)")
+    p.add_argument("--data-dir", default=None, help="folder to search first and to download into (DIR/NAME; default: $MINIVAE_DATA, else the cache)")
     p.add_argument("--mirror", action="append", default=None, metavar="URL",
                    help="base URL to download from instead of the built-in mirrors (repeatable; "
-                        "also $MINIVAE_MIRROR)")
+                        "also $MINIVAE_MIRROR; default: the built-in mirrors)")
     p.add_argument("--split", action="append", choices=("train", "test"), default=None,
                    help="split(s) to fetch (default: both)")
     p.add_argument("--timeout", type=float, default=30.0, help="network time-out in seconds")

@@ -23,8 +23,8 @@ def add_arguments(p) -> None:
                    help="most decoded images per pass (examples x samples); bounds memory")
     p.add_argument("--data-dir", default=None, help="folder holding the data set (default: the run's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the eps ~ N(0, I) draws")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON here")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to evaluate")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON here (default: print only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,7 +50,7 @@ def run(args) -> int:
               f"finite): the model's outputs overflow on this data", file=sys.stderr)
         return 1
     print(f"model {res['model']} on {res['dataset']} ({res['n_test']} test images, {res['likelihood']} "
-          f"likelihood, after {res['epochs']} epochs)")
+          f"likelihood, after {res['epochs']} epoch{'s' if res['epochs'] != 1 else ''})")
     print(f"test ELBO: {res['test_elbo']:.2f} nats (recon -log p(x|z) {res['test_recon']:.2f}, "
           f"KL {res['test_kl']:.2f}), single sample")
     if "iw_log_likelihood" in res:

@@ -3,7 +3,7 @@
 Runs the gradient check of each differentiable op of minivae.functional on small random float64 inputs
 (drawn from --seed; the same inputs whether an op runs alone or with the others) and prints a table:
 op, settings, input shapes, the largest absolute and relative error between backward and central
-finite differences, pass or FAIL. An entry passes when |analytic - numeric| <= atol + rtol * |numeric|
+finite differences, pass or FAIL. An entry passes when abs(analytic - numeric) <= atol + rtol * abs(numeric)
 everywhere and two backward passes agree bitwise. The exit status is 1 when any check fails.
 
 Full mode compares whole Jacobians; --fast compares random projections v.J.u instead (as PyTorch's
@@ -20,7 +20,7 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--op", action="append", default=None, metavar="NAME",
-                        help="check only this op (repeatable), e.g. --op conv2d; see --list")
+                        help="check only this op (repeatable), e.g. --op conv2d; see --list (default: every op)")
     parser.add_argument("--list", action="store_true", help="list the ops and their settings, and exit")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs and projections")
     parser.add_argument("--fast", action="store_true", help="compare random projections instead of full Jacobians")

@@ -15,7 +15,8 @@ from minivae.config_checks import positive_int
 def add_arguments(p) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="checkpoint.npz or the run folder holding it")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for the PNGs (default: the run folder)")
-    p.add_argument("--label", type=int, default=None, help="class for the CVAE's samples and manifold")
+    p.add_argument("--label", type=int, default=None,
+                   help="class for the CVAE's samples and manifold (default: all classes)")
     p.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
                    help="test images to encode (default: the run's test set)")
     p.add_argument("--data-dir", default=None, help="folder holding the data set (default: the run's)")

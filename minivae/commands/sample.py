@@ -12,9 +12,24 @@ import sys
 def add_arguments(p) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="checkpoint.npz or the run folder holding it")
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--label", type=int, default=None, help="class to condition on (conditional models)")
+    p.add_argument("--label", type=int, default=None, help="class to condition on (conditional models; default: one row per class)")
     p.add_argument("--seed", type=int, default=0, help="seed of the z draws")
-    p.add_argument("--out", default="samples.png", metavar="FILE.png", help="where to write the grid")
+    p.add_argument("--out", default=None, metavar="FILE.png",
+                   help="where to write the grid; its folder is created (default: samples.png in the run folder)")
+
+
+def _out_path(checkpoint: str, out: str | None) -> str:
+    """``--out``, its folder created (an existing folder: FOLDER/samples.png); without it, samples.png in the
+    run folder (beside the checkpoint), as ``minivae plot`` writes its figures into the run."""
+    from pathlib import Path
+
+    src = Path(checkpoint)
+    if out is None:
+        return str((src if src.is_dir() else src.parent) / "samples.png")
+    path = Path(out)
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def run(args) -> int:
@@ -26,6 +41,7 @@ def run(args) -> int:
         if args.n < 1:
             raise ValueError(f"--n must be >= 1, got {args.n}")
         model, _, _ = model_from_checkpoint(args.checkpoint)
+        args.out = _out_path(args.checkpoint, args.out)
         k = getattr(model, "num_classes", 0)
         if args.label is not None and not k:
             raise ValueError("--label needs a conditional model (cvae); this one is unconditional")

@@ -29,9 +29,10 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=positive_float, default=None, help=f"Adam learning rate (default {d.lr})")
     p.add_argument("--latent-dim", type=positive_int, default=None, help=f"latent dimensions (default {d.latent_dim})")
     p.add_argument("--beta", type=non_negative_float, default=None,
-                   help="weight of the KL term (beta-VAE); 1 is the plain VAE")
+                   help=f"weight of the KL term (beta-VAE); 1 is the plain VAE (default {d.beta:g})")
     p.add_argument("--capacity-max", type=non_negative_float, default=None, metavar="C",
-                   help="Burgess et al. 2018: loss = recon + gamma*|KL - C(step)|, C rising linearly to C nats")
+                   help="Burgess et al. 2018: loss = recon + gamma*|KL - C(step)|, C rising linearly to C nats "
+                        "(default: none, the plain beta loss)")
     p.add_argument("--capacity-steps", type=positive_int, default=None, metavar="STEPS",
                    help=f"optimizer steps over which C rises from 0 to --capacity-max (default {d.capacity_steps})")
     p.add_argument("--gamma", type=non_negative_float, default=None,
@@ -42,22 +43,23 @@ def add_arguments(p) -> None:
     p.add_argument("--sigma", type=positive_float, default=None,
                    help="standard deviation of the Gaussian likelihood (default 1.0)")
     p.add_argument("--hidden", type=positive_int, nargs="+", default=None, metavar="H",
-                   help="hidden layer sizes of the MLP models (vae-mlp: 512; vae-mlp-torch: 400)")
+                   help="hidden layer sizes of the MLP models (default: vae-mlp 512; vae-mlp-torch 400)")
     p.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
                    help="extra model constructor argument, VALUE parsed as JSON when possible "
-                        "(e.g. base=\"conv\" for cvae, dense=32 for vae-conv-keras); repeatable")
+                        "(e.g. base=\"conv\" for cvae, dense=32 for vae-conv-keras); repeatable (default: none)")
     p.add_argument("--seed", type=int, default=None, help=f"random seed (default {d.seed})")
     p.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
-                   help="use the first N training examples")
-    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N", help="use the first N test examples")
+                   help="use the first N training examples (default: all)")
+    p.add_argument("--test-limit", type=positive_int, default=None, metavar="N",
+                   help="use the first N test examples (default: all)")
     p.add_argument("--binarize", choices=("fixed", "stochastic", "none"), default=None,
-                   help="fixed threshold 0.5 (TF tutorial), Bernoulli draws, or grey levels")
+                   help=f"fixed threshold 0.5 (TF tutorial), Bernoulli draws, or grey levels (default {d.binarize})")
     p.add_argument("--out", default=None, help=f"output folder (default {d.out})")
     p.add_argument("--data-dir", type=existing_dir, default=None,
-                   help="folder holding the data set (else $MINIVAE_DATA, the cache)")
+                   help="folder holding the data set (default: $MINIVAE_DATA, the cache, then system folders)")
     p.add_argument("--kernels", default=None, help="kernel implementation: reference or numba (default per device)")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None, help="where to train (default cpu)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR (default: start a new run)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already saved in --out (without it such a folder is refused)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -170,7 +172,7 @@ def run(args) -> int:
         print(interrupted_message(config, err), file=sys.stderr)
         return getattr(err, "exit_status", 130)
     print(f"test ELBO: {metrics['test_elbo']:.2f} nats ({config.likelihood} likelihood; "
-          f"after {len(metrics['epochs'])} epochs)")
+          f"after {len(metrics['epochs'])} epoch{'s' if len(metrics['epochs']) != 1 else ''})")
     print(f"metrics: {config.out}/metrics.json; checkpoint: {config.out}/checkpoint.npz")
     for name, path in metrics.get("figures", {}).items():
         print(f"figure {name}: {path}")
