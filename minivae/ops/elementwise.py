@@ -232,34 +232,42 @@ def clone(x) -> Tensor:
 
 
 def add(a, b) -> Tensor:
+    """``a + b`` elementwise with broadcasting (``torch.add``); a Python number takes the tensor's dtype."""
     return Add.apply(*_operands(a, b))
 
 
 def sub(a, b) -> Tensor:
+    """``a - b`` elementwise with broadcasting (``torch.sub``)."""
     return Sub.apply(*_operands(a, b))
 
 
 def mul(a, b) -> Tensor:
+    """``a * b`` elementwise with broadcasting (``torch.mul``)."""
     return Mul.apply(*_operands(a, b))
 
 
 def div(a, b) -> Tensor:
+    """``a / b`` elementwise with broadcasting (``torch.div``; inf or NaN at 0, without a warning)."""
     return Div.apply(*_operands(a, b))
 
 
 def pow(a, b) -> Tensor:  # noqa: A001 - the operator's name
+    """``a ** b`` elementwise with broadcasting (``torch.pow``); derivatives as PyTorch's at a zero base."""
     return Pow.apply(*_operands(a, b))
 
 
 def neg(x) -> Tensor:
+    """``-x`` elementwise (``torch.neg``)."""
     return Neg.apply(x)
 
 
 def exp(x) -> Tensor:
+    """``e ** x`` elementwise (``torch.exp``)."""
     return Exp.apply(x)
 
 
 def log(x) -> Tensor:
+    """Natural logarithm elementwise (``torch.log``; -inf at 0, NaN below)."""
     return Log.apply(x)
 
 
