@@ -108,8 +108,8 @@ def test_every_public_member_has_a_docstring():
     missing = [m for m in undocumented() if m not in _known()]
     assert not missing, (f"{len(missing)} public members have no docstring (they show up empty on the API "
                          f"pages); write one (shapes, dtypes, units, errors raised):\n  " + "\n  ".join(missing)
-                         + f"\n(the full list now: python -c \"import sys; sys.path.insert(0, 'tests'); "
-                           f"import test_docstrings as t; print(*t.undocumented(), sep=chr(10))\")")
+                         + "\n(the full list now: python -c \"import sys; sys.path.insert(0, 'tests'); "
+                           "import test_docstrings as t; print(*t.undocumented(), sep=chr(10))\")")
 
 
 def test_the_known_list_only_shrinks():
