@@ -59,7 +59,8 @@ _REEXPORTING = {"minivae.functional"}
 #: The application behind the ``minivae`` command (its reference is the CLI page): pages are built, so that
 #: source links resolve, but they are orphans, outside the API index (docs/api/index.rst) and the sidebar.
 INTERNAL = ("minivae.cli", "minivae.commands", "minivae.config_checks", "minivae.checkpoint", "minivae.train",
-            "minivae.evaluate", "minivae.plots", "minivae.preflight", "minivae.runs", "minivae.signals")
+            "minivae.evaluate", "minivae.plots", "minivae.preflight", "minivae.runs", "minivae.signals",
+            "minivae.run_checks")
 
 
 def is_internal(name: str) -> bool:

@@ -55,6 +55,7 @@ def gpu_status() -> tuple[bool, str]:
 
 
 def gpu_available() -> bool:
+    """True when CuPy is installed and a CUDA device answers."""
     return gpu_status()[0]
 
 
@@ -67,12 +68,14 @@ def require_gpu() -> ModuleType:
 
 
 def check_device_name(device: str) -> str:
+    """``device`` itself if it is ``"cpu"`` or ``"gpu"``; raises ValueError naming the known devices otherwise."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
     return device
 
 
 def is_gpu_array(array) -> bool:
+    """True for a CuPy array."""
     cp = _cupy() if type(array).__module__.startswith("cupy") else None
     return cp is not None and isinstance(array, cp.ndarray)
 

@@ -85,6 +85,7 @@ class Mutant:
 
     @contextlib.contextmanager
     def injected(self):
+        """Context manager: the op with this bug swapped in, restored on exit."""
         original, mutated = _patched(self.cls, self.rule, self.wrap)
         setattr(self.cls, self.rule, mutated)
         try:

@@ -1,8 +1,8 @@
 """The gradient-check catalogue's cases for the PyTorch-API ops (elementwise maths, reductions, shape ops,
 softmax and the classification losses): :func:`add_cases` is called by :mod:`minivae.opcheck` with its ``add``.
 
-Inputs avoid each op's kinks and ties (|x|, clamp's bounds, maximum's ties), where finite differences and
-subgradients disagree by definition.
+Inputs avoid each op's kinks and ties (``abs`` at 0, ``clamp``'s bounds, ``maximum``'s ties), where finite
+differences and subgradients disagree by definition.
 """
 from __future__ import annotations
 

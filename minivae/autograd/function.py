@@ -79,6 +79,7 @@ class Function:
 
     @property
     def name(self) -> str:
+        """The op's name (its class name), as shown in traces, graphs and error messages."""
         return type(self).__name__
 
     # ------------------------------------------------------------------ what backward needs

@@ -85,9 +85,18 @@ def _pack(ts, is_tuple):
 
 
 def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
-    """``(func_output, v^T J)`` (reverse mode, one backward). ``v`` may be None for a one-element output.
+    """``(func_output, v^T J)`` (reverse mode, one backward), as ``torch.autograd.functional.vjp``.
 
-    Raises: ValueError when ``v`` is missing for a non-scalar output or has the wrong shape.
+    Args:
+        func: a function of Tensors returning a Tensor or a tuple of Tensors.
+        inputs: a Tensor or a tuple of Tensors (the point where J is taken).
+        v: the vector, one Tensor per output of ``func`` (its shape); may be None for a one-element output.
+        create_graph: record the computation so that the result can be differentiated again (default False).
+        strict: accepted for PyTorch's signature; not used.
+    Returns:
+        ``(outputs, vjp)``, each a Tensor or a tuple as ``func``'s outputs and ``inputs`` are.
+    Raises:
+        ValueError: ``v`` is missing for a non-scalar output or has the wrong shape.
     """
     inputs, in_tuple = _tuple(inputs, "vjp")
     with enable_grad():

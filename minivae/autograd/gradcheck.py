@@ -57,6 +57,7 @@ class CheckReport:
 
 
 def index_text(where) -> str:
+    """``[i, j, ...]``: an element index as gradcheck's messages print it."""
     return "[" + ", ".join(str(int(i)) for i in where) + "]"
 
 

@@ -83,14 +83,17 @@ class Tensor:
     # ------------------------------------------------------------------ array-like attributes
     @property
     def shape(self) -> tuple:
+        """The shape, a tuple of ints (``size()`` returns the same)."""
         return tuple(self.data.shape)
 
     @property
     def dtype(self):
+        """The NumPy dtype of the data (``float32`` by default)."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     def size(self, dim: int | None = None):
@@ -108,6 +111,7 @@ class Tensor:
 
     @property
     def device(self) -> str:
+        """``"cpu"`` (a NumPy array) or ``"gpu"`` (a CuPy array)."""
         return backend.device_of(self.data)
 
     @property
@@ -117,6 +121,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor made by the user (no ``grad_fn``), False for an op's result."""
         return self._ctx is None
 
     @property

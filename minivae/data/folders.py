@@ -44,9 +44,11 @@ class FolderLock:
 
     @property
     def held(self) -> bool:
+        """Whether this object holds the lock now."""
         return self._fd is not None
 
     def acquire(self, wait: bool = False) -> FolderLock:
+        """Take the lock (raises when another process holds it, naming that process)."""
         if self._fd is not None:
             return self
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,7 @@ class DatasetInfo:
 
     @property
     def num_classes(self) -> int:
+        """The number of label classes (10 for every built-in data set)."""
         return len(self.class_names)
 
     def filenames(self, split: str) -> tuple[str, str]:

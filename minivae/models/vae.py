@@ -58,6 +58,7 @@ class VAE(Module):
 
     @property
     def conditional(self) -> bool:
+        """True for a conditional VAE (encoder and decoder also see the label)."""
         return self.num_classes > 0
 
     def _label(self, y, n):

@@ -39,9 +39,11 @@ class Linear(Module):
             self.bias = Parameter(b)
 
     def forward(self, x):
+        """``x @ weight.T + bias`` for ``x`` of shape ``(*, in_features)``."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The layer's settings as ``repr`` shows them."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -84,9 +86,11 @@ class Conv2d(_ConvNd):
                          dtype, init_method, rng)
 
     def forward(self, x):
+        """``conv2d(x, weight, bias, stride, padding)`` of an NCHW input."""
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
+        """The layer's settings as ``repr`` shows them."""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}")
 
@@ -104,26 +108,31 @@ class ConvTranspose2d(_ConvNd):
                          dtype, init_method, rng)
 
     def forward(self, x):
+        """``conv_transpose2d(x, weight, bias, stride, padding, output_padding)`` of an NCHW input."""
         return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
                                   output_padding=self.output_padding)
 
     def extra_repr(self) -> str:
+        """The layer's settings as ``repr`` shows them."""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, output_padding={self.output_padding}")
 
 
 class ReLU(Module):
     def forward(self, x):
+        """``max(x, 0)`` elementwise."""
         return F.relu(x)
 
 
 class Sigmoid(Module):
     def forward(self, x):
+        """``1 / (1 + exp(-x))`` elementwise."""
         return F.sigmoid(x)
 
 
 class Tanh(Module):
     def forward(self, x):
+        """``tanh(x)`` elementwise."""
         return F.tanh(x)
 
 
@@ -131,6 +140,7 @@ class Flatten(Module):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)`` (``start_dim=1`` as PyTorch's default)."""
 
     def forward(self, x):
+        """The input flattened from ``start_dim`` to the last dim."""
         return F.reshape(x, (x.shape[0], -1))
 
 
@@ -142,11 +152,13 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
     def forward(self, x):
+        """The input's dim ``dim`` split into ``unflattened_size``."""
         shape = x.shape
         d = self.dim % len(shape)
         return F.reshape(x, shape[:d] + self.unflattened_size + shape[d + 1:])
 
     def extra_repr(self) -> str:
+        """The layer's settings as ``repr`` shows them."""
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
@@ -168,6 +180,7 @@ class Sequential(Module):
         return list(self.children())[i]
 
     def forward(self, x):
+        """The input passed through each layer in order."""
         for m in self.children():
             x = m(x)
         return x

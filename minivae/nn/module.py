@@ -53,19 +53,23 @@ class Module:
 
     # ------------------------------------------------------------------ structure
     def named_children(self):
+        """``(name, module)`` for each direct sub-module."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
 
     def children(self):
+        """The direct sub-modules, in registration order."""
         return (m for _, m in self.named_children())
 
     def named_modules(self, prefix: str = ""):
+        """``(dotted name, module)`` for this module (name ``""``) and every sub-module."""
         yield prefix, self
         for name, child in self.named_children():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
+        """This module and every sub-module, depth first."""
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = ""):
@@ -78,21 +82,26 @@ class Module:
                     yield (f"{mod_name}.{name}" if mod_name else name), value
 
     def parameters(self):
+        """Every Parameter of this module and its sub-modules, each once, in registration order."""
         return [p for _, p in self.named_parameters()]
 
     def num_parameters(self) -> int:
+        """The number of scalar parameters (elements over all parameters)."""
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ modes, gradients, devices
     def train(self, mode: bool = True):
+        """Training mode (``training = mode``) for this module and its sub-modules; returns self."""
         for m in self.modules():
             m.training = mode
         return self
 
     def eval(self):
+        """Evaluation mode (``training = False``) for this module and its sub-modules; returns self."""
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Set ``.grad`` of every parameter to None."""
         for p in self.parameters():
             p.grad = None
 
@@ -118,9 +127,11 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        """The module's computation (subclasses implement it); called by ``module(*inputs)``."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        """``self.forward(*args, **kwargs)`` (with the module's forward hooks, where registered)."""
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks):
             result = hook(self, args, out)
@@ -186,6 +197,7 @@ class Module:
         return IncompatibleKeys([] if strict else missing, [] if strict else unexpected)
 
     def extra_repr(self) -> str:
+        """Extra text ``repr`` shows after the class name (subclasses override it)."""
         return ""
 
     def __repr__(self) -> str:

@@ -88,6 +88,7 @@ class Conv2d(Function):
         return dy
 
     def output_meta_shape(self):
+        """The output shape ``(N, C_out, H_out, W_out)`` from the saved input and weight."""
         x, weight = self.saved_tensors
         return (x.shape[0], weight.shape[0]) + tuple(
             conv_output_size(x.shape[2 + a], weight.shape[2 + a], self.stride[a], self.padding[a]) for a in (0, 1))
@@ -243,8 +244,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
 
     Args:
         x: ``(N, C_in, H, W)``, floating point.
-        weight: ``(C_out, C_in, kH, kW)``; bias: ``(C_out,)`` or None.
-        stride: int or ``(s_h, s_w)``, >= 1. padding: int or ``(p_h, p_w)``, >= 0 (zero padding).
+        weight: ``(C_out, C_in, kH, kW)``, the input's dtype.
+        bias: ``(C_out,)`` or None (default).
+        stride: int or ``(s_h, s_w)``, at least 1 (default 1).
+        padding: int or ``(p_h, p_w)``, at least 0: zeros added on each side (default 0).
     Returns:
         ``(N, C_out, H_out, W_out)``, ``H_out = floor((H + 2 p_h - kH) / s_h) + 1``, in the input dtype.
     Raises:
@@ -260,8 +263,12 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     """2-D transposed convolution over NCHW input, as ``torch.nn.functional.conv_transpose2d``.
 
     Args:
-        x: ``(N, C_in, H, W)``; weight: ``(C_in, C_out, kH, kW)``; bias: ``(C_out,)`` or None.
-        stride >= 1, padding >= 0, output_padding < stride: ints or pairs.
+        x: ``(N, C_in, H, W)``, floating point.
+        weight: ``(C_in, C_out, kH, kW)``, the input's dtype.
+        bias: ``(C_out,)`` or None (default).
+        stride: int or pair, at least 1 (default 1).
+        padding: int or pair, at least 0 (default 0): rows and columns cropped from each side of the full output.
+        output_padding: int or pair, smaller than stride (default 0): rows and columns added at the bottom/right.
     Returns:
         ``(N, C_out, H_out, W_out)``, ``H_out = (H - 1) s_h - 2 p_h + kH + output_padding_h``.
     Raises:

@@ -127,6 +127,7 @@ METHODS = {
 
 
 def install() -> None:
+    """Attach the operators and methods to the Tensor class (called once, on import)."""
     T = Tensor
     T.__add__, T.__radd__ = ew.add, _swap(ew.add)
     T.__sub__, T.__rsub__ = ew.sub, _swap(ew.sub)

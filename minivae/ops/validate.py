@@ -42,11 +42,13 @@ def check_floating(op: str, **arrays) -> None:
 
 
 def check_ndim(op: str, name: str, array, ndim: int, layout: str) -> None:
+    """Raise ValueError naming the op unless ``array`` has ``ndim`` dimensions."""
     if array.ndim != ndim:
         raise ValueError(f"{op}: {name} must have {ndim} dimensions {layout}, got shape {tuple(array.shape)}")
 
 
 def check_same_shape(op: str, **arrays) -> None:
+    """Raise ValueError naming the op and each shape unless all arrays share one shape."""
     shapes = {k: tuple(v.shape) for k, v in arrays.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"{op}: shapes must match, got " + ", ".join(f"{k} {v}" for k, v in shapes.items()))

@@ -55,6 +55,7 @@ class Adam(Optimizer):
         self._flat = None  # FlatAdam buffers of the fused path, built on its first step
 
     def step(self) -> None:
+        """One Adam update of every parameter with a gradient (Kingma & Ba 2015, Algorithm 1)."""
         if not self._fused_now():
             self._flat = None  # the per-parameter path takes over; the views stay valid arrays
             return super().step()

@@ -37,6 +37,7 @@ class Optimizer:
         self.step_count = 0
 
     def zero_grad(self) -> None:
+        """Set ``.grad`` of every parameter to None."""
         for p in self.params:
             p.grad = None
 
@@ -49,6 +50,7 @@ class Optimizer:
         return st
 
     def step(self) -> None:
+        """Update every parameter from its ``.grad`` (subclasses implement the rule)."""
         self.step_count += 1
         for i, p in enumerate(self.params):
             if p.grad is None:
