@@ -40,7 +40,8 @@ RENDER_FORMATS = ("svg", "png", "pdf")
 TEXT_FORMATS = ("dot", "gv")
 
 #: Non-array parameters of an op shown under its name when present.
-_OP_PARAMS = ("stride", "padding", "output_padding", "axis", "axes", "shape", "keepdims", "index")
+_OP_PARAMS = ("stride", "padding", "output_padding", "kernel_size", "dim", "dims", "keepdim", "perm", "shape", "index",
+               "bounds", "repeats", "dtype", "largest", "beta", "threshold", "negative_slope", "lo", "hi")
 
 
 @dataclass(frozen=True)
