@@ -11,7 +11,6 @@ by loading it (``DatasetNotFoundError`` says where it looked).
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -46,12 +45,17 @@ def check_device(device: str) -> None:
             raise PreflightError(f"--device gpu: no usable GPU ({why}); use --device cpu")
 
 
+def _probe(out) -> None:
+    """Create and close a temporary file in ``out`` (unnamed where the OS supports it)."""
+    with tempfile.TemporaryFile(prefix=".preflight.", suffix=".tmp", dir=out):
+        pass
+
+
 def check_writable(out) -> None:
-    """Create and delete a file in ``out``; raise :class:`PreflightError` when that fails."""
+    """Create a file in ``out`` (an unnamed one where the OS allows: a kill at this moment leaves nothing
+    behind) and close it; raise :class:`PreflightError` when that fails."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".preflight.", suffix=".tmp", dir=out)
-        os.close(fd)
-        os.unlink(tmp)
+        _probe(out)
     except OSError as err:
         raise PreflightError(f"--out {out} is not writable: {err.strerror or err}; choose another --out "
                              f"folder") from None

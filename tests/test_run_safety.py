@@ -156,7 +156,7 @@ def test_read_only_out_is_one_line(tmp_path, capsys, monkeypatch):
     def denied(*args, **kwargs):  # the tests may run as root, for whom chmod 555 changes nothing
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(preflight.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(preflight, "_probe", denied)
     assert train(tmp_path / "ro", "--epochs", "1") == 1
     assert capsys.readouterr().err == (f"minivae train: error: --out {tmp_path / 'ro'} is not writable: "
                                        f"Permission denied; choose another --out folder\n")
