@@ -1,0 +1,214 @@
+"""Recording one eager run of a step into a list of nodes over numbered arrays ("slots").
+
+While a :class:`Recorder` is open (:func:`minivae.autograd.capture.recording`), the engine reports its array work
+(see :mod:`minivae.autograd.capture`). The recorder gives every array it meets a slot number, keeps the array
+alive until the recording ends (so that ``id()`` stays unique) and appends a node per event:
+
+==================  ==============================================================================
+node                what a replay does
+==================  ==============================================================================
+:class:`OpNode`     ``fn.forward(*inputs)``: an op's forward, or one of the backward's VJP ops
+:class:`GradNode`   stores a gradient into a leaf's ``.grad`` (a copy, or a sum with what is there)
+:class:`ZeroGrad`   sets ``.grad`` of some tensors to None
+:class:`StepNode`   ``optimizer.step()``: the whole update, one node
+:class:`DrawNode`   draws from the default generator (``randn``, ``rand``, ...)
+:class:`CheckNode`  raises if a value is not finite (:func:`minivae.compiler.assert_finite`)
+==================  ==============================================================================
+
+Where a slot's array comes from: an input of the step (``("input", k)``), a node (``("node", n)``), a Tensor
+that existed before the op read it (``("tensor", t)``: a parameter, read again at every replay, so that a
+parameter whose ``data`` was replaced is still seen), or a constant array (``("constant", a)``).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from minivae.backend import get_array_module
+
+
+class CaptureError(RuntimeError):
+    """A step did something a plan cannot hold (``create_graph=True``, a step that touches no Tensor, ...)."""
+
+
+class Node:
+    """One event of a recorded step: ``ins`` and ``outs`` are slot numbers."""
+
+    kind = "node"
+    ins: tuple = ()
+    outs: tuple = ()
+    fused: tuple = ()  # names of the fusions a pass applied to this node
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+
+class OpNode(Node):
+    """An op's forward (``fn`` is a copy of the op object, holding its parameters but no graph)."""
+
+    kind = "op"
+
+    def __init__(self, fn, ins, outs):
+        self.fn, self.ins, self.outs = fn, tuple(ins), tuple(outs)
+        self.in_place = any(o in self.ins for o in self.outs)
+
+    @property
+    def name(self) -> str:
+        return self.fn.name
+
+
+class GradNode(Node):
+    """``leaf.grad = copy(g)`` (no gradient there yet) or ``leaf.grad = leaf.grad + g`` (accumulate)."""
+
+    kind = "grad"
+
+    def __init__(self, leaf, g, out):
+        self.leaf, self.ins, self.outs = leaf, (g,), (out,)
+
+    @property
+    def name(self) -> str:
+        return f"grad[{getattr(self.leaf, 'name', None) or tuple(self.leaf.shape)}]"
+
+
+class ZeroGrad(Node):
+    """``t.grad = None`` for each tensor of ``tensors``."""
+
+    kind = "zero_grad"
+
+    def __init__(self, tensors):
+        self.tensors = tuple(tensors)
+
+
+class StepNode(Node):
+    """``optimizer.step()``, reading the gradients in slots ``ins``."""
+
+    kind = "optimizer"
+
+    def __init__(self, optimizer, ins):
+        self.optimizer, self.ins = optimizer, tuple(ins)
+
+    @property
+    def name(self) -> str:
+        return f"{type(self.optimizer).__name__}.step"
+
+
+class DrawNode(Node):
+    """A draw from a random generator: ``draw()`` returns the new array (``out``)."""
+
+    kind = "draw"
+
+    def __init__(self, draw, out, what):
+        self.draw, self.outs, self.what = draw, (out,), what
+
+    @property
+    def name(self) -> str:
+        return self.what
+
+
+class CheckNode(Node):
+    """Raise ``error(message)`` when the array in slot ``ins[0]`` holds a NaN or an infinity."""
+
+    kind = "check"
+
+    def __init__(self, slot, error, message):
+        self.ins, self.error, self.message = (slot,), error, message
+
+
+class Recorder:
+    """Collects the nodes and slots of one run (see the module docstring).
+
+    Args:
+        inputs: the step's input arrays, in argument order (slots 0, 1, ...).
+        snapshots: also keep a copy of every array a node makes, as it was made (``values``; for
+            ``check=True``, where a later in-place op may change the array itself).
+    """
+
+    def __init__(self, inputs, snapshots: bool = False):
+        self.values: dict | None = {} if snapshots else None
+        self.nodes: list[Node] = []
+        self.sources: list = []  # per slot: ("input", k) | ("node", n) | ("tensor", t) | ("constant", a)
+        self.meta: list = []  # per slot: (shape, dtype, xp)
+        self.views: dict = {}  # slot -> slot whose memory it may view (set for op outputs only)
+        self.arrays: list = []  # per slot, the array it held when recorded (check=True compares with them)
+        self.host_reads = 0
+        self._ids: dict = {}  # id(array) -> slot
+        self._keep: list = []  # other arrays seen (NumPy scalars), so that no id is reused while recording
+        for k, a in enumerate(inputs):
+            self._new_slot(a, ("input", k))
+
+    # ------------------------------------------------------------------ slots
+    def _new_slot(self, array, source) -> int:
+        slot = len(self.sources)
+        self.sources.append(source)
+        self.meta.append((tuple(array.shape), np.dtype(array.dtype), get_array_module(array)))
+        self._ids[id(array)] = slot
+        self.arrays.append(array)
+        return slot
+
+    def slot_of(self, array, tensor=None) -> int:
+        """The slot of an array a node reads (a new ``tensor`` or ``constant`` slot for one not seen yet)."""
+        slot = self._ids.get(id(array))
+        if slot is None:
+            slot = self._new_slot(array, ("tensor", tensor) if tensor is not None else ("constant", array))
+        return slot
+
+    def known(self, array) -> int | None:
+        return self._ids.get(id(array))
+
+    # ------------------------------------------------------------------ the hooks (minivae.autograd.capture)
+    def op(self, fn, tensors, raw, results) -> None:
+        """An op ran: ``fn.forward(*[t.data for t in tensors])`` returned ``raw`` (wrapped as ``results``)."""
+        ins = [self.slot_of(t.data, t) for t in tensors]
+        outs = []
+        for y, r in zip(raw, results):
+            slot = self._ids.get(id(y))
+            if slot is None:  # a new array (the usual case), else an in-place op returned its input
+                slot = self._new_slot(r.data, ("node", len(self.nodes)))
+                if r.data is not y:  # a NumPy scalar became a 0-d array: both name this slot
+                    self._ids[id(y)] = slot
+                    self._keep.append(y)
+                xp = get_array_module(r.data)
+                for i, t in zip(ins, tensors):
+                    if xp.may_share_memory(r.data, t.data):
+                        self.views[slot] = self.views.get(i, i)
+                        break
+            outs.append(slot)
+            if self.values is not None:
+                self.values[slot] = r.data.copy()
+        node_fn = copy.copy(fn)
+        node_fn._to_save = ()
+        self.nodes.append(OpNode(node_fn, ins, outs))
+
+    def store_grad(self, leaf, grad_array, new_array) -> None:
+        """``leaf.grad`` was set to ``new_array`` from the gradient ``grad_array`` (a copy or a sum)."""
+        g = self.slot_of(grad_array)
+        out = self._new_slot(new_array, ("node", len(self.nodes)))
+        self.nodes.append(GradNode(leaf, g, out))
+        if self.values is not None:
+            self.values[out] = new_array.copy()
+
+    def zero_grad(self, tensors) -> None:
+        self.nodes.append(ZeroGrad(tensors))
+
+    def optimizer_step(self, optimizer) -> None:
+        ins = [self.slot_of(p.grad.data) for p in optimizer.params if p.grad is not None]
+        self.nodes.append(StepNode(optimizer, ins))
+
+    def random(self, draw, array, what: str) -> None:
+        """A random factory returned ``array``; ``draw()`` draws the next one the same way."""
+        out = self._new_slot(array, ("node", len(self.nodes)))
+        self.nodes.append(DrawNode(draw, out, what))
+        if self.values is not None:
+            self.values[out] = array.copy()
+
+    def check_finite(self, array, error, message) -> None:
+        self.nodes.append(CheckNode(self.slot_of(array), error, message))
+
+    def host_read(self) -> None:
+        self.host_reads += 1
+
+    def create_graph(self) -> None:
+        raise CaptureError("compile: the step runs a backward with create_graph=True (a higher-order gradient); "
+                           "a plan holds first-order steps only: run this step eagerly")
