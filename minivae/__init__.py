@@ -42,7 +42,8 @@ def __getattr__(name):  # lazy sub-packages: nn, optim, models, data
     raise AttributeError(f"module 'minivae' has no attribute {name!r}")
 
 
-__all__ = ["backend", "kernels", "autograd", "functional", "compile", "Function", "GradcheckError", "Tensor", "detect_anomaly",
+__all__ = ["backend", "kernels", "autograd", "functional", "compile", "Function", "GradcheckError", "Tensor",
+           "detect_anomaly",
            "enable_grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled", "tensor",
            "from_numpy", "as_tensor",
            "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "zeros_like",
