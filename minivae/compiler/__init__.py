@@ -48,7 +48,7 @@ def assert_finite(tensor, error=FloatingPointError, message: str | None = None) 
     Args:
         tensor: a Tensor (any shape; the check reads all of it).
         error: the exception class to raise (default FloatingPointError).
-        message: its message (default names the shape).
+        message: its message (default names the shape), or a function of the array giving it.
     """
     from minivae.autograd import capture
     from minivae.backend import get_array_module
@@ -58,4 +58,4 @@ def assert_finite(tensor, error=FloatingPointError, message: str | None = None) 
     if recorder is not None:
         recorder.check_finite(tensor.data, error, message)
     if not bool(get_array_module(tensor.data).isfinite(tensor.data).all()):
-        raise error(message)
+        raise error(message(tensor.data) if callable(message) else message)

@@ -26,8 +26,23 @@ def _as_array(y):
 
 def op_call(node: OpNode):
     """The call of an op node: its ``forward`` on the input slots, the results into the output slots."""
-    fn, ins, outs = node.fn, node.ins, node.outs
+    fn, outs = node.fn, node.outs
+    ins = node.ins[:len(node.ins) - len(node.params)]  # the forward's arguments; then the array parameters
     forward = fn.forward
+    if node.attrs or node.params:
+        attrs, params = node.attrs, node.params
+
+        def run_keeping(buf):
+            for attr, slot, is_tensor in params:
+                setattr(fn, attr, Tensor._make(buf[slot]) if is_tensor else buf[slot])
+            ys = forward(*[buf[i] for i in ins])
+            for o, y in zip(outs, ys if len(outs) > 1 else (ys,)):
+                buf[o] = _as_array(y)
+            for attr, slot, is_tensor in attrs:
+                value = getattr(fn, attr)
+                buf[slot] = value.data if is_tensor else value
+            fn._to_save = ()
+        return run_keeping
     if len(outs) == 1:
         (o,) = outs
 
@@ -81,7 +96,7 @@ def _check_call(node: CheckNode):
     def run(buf):
         a = buf[i]
         if not bool(get_array_module(a).isfinite(a).all()):
-            raise error(message)
+            raise error(message(a) if callable(message) else message)
     return run
 
 

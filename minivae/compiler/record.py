@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
 
 
@@ -53,6 +54,8 @@ class OpNode(Node):
     def __init__(self, fn, ins, outs):
         self.fn, self.ins, self.outs = fn, tuple(ins), tuple(outs)
         self.in_place = any(o in self.ins for o in self.outs)
+        self.attrs: list = []  # (attribute, slot, is a Tensor): arrays the forward keeps on the op
+        self.params: list = []  # (attribute, slot, is a Tensor): arrays given to the op as parameters
 
     @property
     def name(self) -> str:
@@ -177,9 +180,25 @@ class Recorder:
             outs.append(slot)
             if self.values is not None:
                 self.values[slot] = r.data.copy()
-        node_fn = copy.copy(fn)
-        node_fn._to_save = ()
-        self.nodes.append(OpNode(node_fn, ins, outs))
+        node = OpNode(copy.copy(fn), ins, outs)
+        node.fn._to_save = ()
+        # arrays the forward kept on the op for its backward (a mask, tie weights): the backward's ops read them,
+        # so they are outputs of this node too, read from the op after every replayed forward
+        for attr, value in list(vars(fn).items()):
+            array = value.data if isinstance(value, Tensor) else value
+            if attr == "_to_save" or not hasattr(array, "shape") or not hasattr(array, "dtype"):
+                continue
+            known = self._ids.get(id(array))
+            if known is not None:  # an array given as a parameter (where's condition): an input of the node
+                if known not in outs and known not in ins:
+                    node.params.append((attr, known, isinstance(value, Tensor)))
+                    node.ins += (known,)
+                continue
+            slot = self._new_slot(array, ("node", len(self.nodes)))
+            node.attrs.append((attr, slot, isinstance(value, Tensor)))
+            if self.values is not None:
+                self.values[slot] = array.copy()
+        self.nodes.append(node)
 
     def store_grad(self, leaf, grad_array, new_array) -> None:
         """``leaf.grad`` was set to ``new_array`` from the gradient ``grad_array`` (a copy or a sum)."""

@@ -72,12 +72,15 @@ class CompiledStep:
                 warnings.warn(f"minivae.compile: {self.__name__} called with {_describe(key)}: capturing a new plan "
                               f"(kept with the {len(self.plans)} others)", RecaptureWarning, stacklevel=2)
             rec, result = self._record(args, arrays)
-            self._first[key] = Plan(rec, *_flatten(result, rec), label=self.__name__).signature()
+            first = Plan(rec, *_flatten(result, rec), label=self.__name__)
+            self._first[key] = (first.signature(), _constants(rec))
             return result
         rec, result = self._record(args, arrays)
         outputs, structure = _flatten(result, rec)
         plan = Plan(rec, outputs, structure, label=self.__name__)
-        _compare(self.__name__, self._first.pop(key), plan.signature())
+        signature, constants = self._first.pop(key)
+        _compare(self.__name__, signature, plan.signature())
+        _compare_constants(self.__name__, plan, constants, _constants(rec))
         passes.run(plan, self.options)
         self.plans[key] = self.plan = plan
         self.captures += 1
@@ -161,6 +164,32 @@ def _compare(name, first, second) -> None:
         extra = (first if len(first) > k else second)[k][0]
         raise CaptureError(f"compile: {name} ran {len(first)} operations in one call and {len(second)} in the next "
                            f"(first extra operation {k}: {extra}); the step's control flow depends on the data")
+
+
+def _constants(rec) -> dict:
+    """Copies of the arrays a recorded step read without making them in an op: constants and tensors that do not
+    require grad (parameters do, and change between calls by design)."""
+    out = {}
+    for s, (kind, v) in enumerate(rec.sources):
+        if kind == "constant" or (kind == "tensor" and not v.requires_grad):
+            out[s] = rec.arrays[s].copy()
+    return out
+
+
+def _compare_constants(name, plan, first, second) -> None:
+    """Raise CaptureError when an array the plan would hold constant changed between the two recordings: Python
+    code made it from this step's data (outside any op), or the step reads per-step data from outside its
+    arguments; a replay would reuse the old values."""
+    for s in sorted(set(first) & set(second)):
+        a, b = first[s], second[s]
+        if a.shape == b.shape and a.dtype == b.dtype and check._same(a, b):
+            continue
+        reader = next((k for k, n in enumerate(plan.nodes) if s in n.ins), None)
+        what = f"operation {reader} ({plan.nodes[reader].name})" if reader is not None else "the step's result"
+        raise CaptureError(
+            f"compile: {name}: {what} reads an array of shape {tuple(a.shape)} that no recorded op made, and its "
+            "values changed between two calls: a replay would reuse the old ones. Pass per-step data as an "
+            "argument of the step, and compute masks and constants with minivae ops, not on .data")
 
 
 def _flatten(result, rec):
