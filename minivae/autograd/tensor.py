@@ -262,13 +262,13 @@ class Tensor:
         recorder = capture.active()
         if recorder is not None and keep_graph:
             recorder.create_graph()
-        given = grad.data
+        given, accumulated = grad.data, self.grad is not None
         if not keep_graph:
             grad = Tensor._make(grad.data.copy())
         self.grad = grad if self.grad is None else (self.grad + grad if keep_graph else
                                                     Tensor._make(self.grad.data + grad.data))
         if recorder is not None:
-            recorder.store_grad(self, given, self.grad.data)
+            recorder.store_grad(self, given, self.grad.data, accumulated)
 
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
                  inputs=None) -> None:

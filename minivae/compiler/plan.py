@@ -17,7 +17,7 @@ import numpy as np
 
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
-from minivae.compiler.record import CheckNode, DrawNode, GradNode, OpNode, StepNode, ZeroGrad
+from minivae.compiler.record import ArrayNode, CheckNode, DrawNode, GradNode, OpNode, StepNode, ZeroGrad
 
 
 def _as_array(y):
@@ -60,10 +60,10 @@ def op_call(node: OpNode):
 
 
 def _grad_call(node: GradNode):
-    leaf, (g,), (o,) = node.leaf, node.ins, node.outs
+    leaf, (g,), (o,), accumulate = node.leaf, node.ins, node.outs, node.accumulate
 
     def run(buf):
-        arr = buf[g].copy() if leaf.grad is None else leaf.grad.data + buf[g]
+        arr = leaf.grad.data + buf[g] if accumulate and leaf.grad is not None else buf[g].copy()
         leaf.grad = Tensor._make(arr)
         buf[o] = arr
     return run
@@ -100,7 +100,15 @@ def _check_call(node: CheckNode):
     return run
 
 
-CALLS = {OpNode: op_call, GradNode: _grad_call, ZeroGrad: _zero_grad_call, StepNode: _step_call,
+def _array_call(node: ArrayNode):
+    fn, ins, (o,) = node.fn, node.ins, node.outs
+
+    def run(buf):
+        buf[o] = fn(*[buf[i] for i in ins])
+    return run
+
+
+CALLS = {ArrayNode: _array_call, OpNode: op_call, GradNode: _grad_call, ZeroGrad: _zero_grad_call, StepNode: _step_call,
          DrawNode: _draw_call, CheckNode: _check_call}
 
 

@@ -12,6 +12,7 @@ node                what a replay does
 :class:`ZeroGrad`   sets ``.grad`` of some tensors to None
 :class:`StepNode`   ``optimizer.step()``: the whole update, one node
 :class:`DrawNode`   draws from the default generator (``randn``, ``rand``, ...)
+:class:`ArrayNode`  array work done outside an op (an in-place op's write-back into the tensor)
 :class:`CheckNode`  raises if a value is not finite (:func:`minivae.compiler.assert_finite`)
 ==================  ==============================================================================
 
@@ -63,12 +64,14 @@ class OpNode(Node):
 
 
 class GradNode(Node):
-    """``leaf.grad = copy(g)`` (no gradient there yet) or ``leaf.grad = leaf.grad + g`` (accumulate)."""
+    """``leaf.grad = copy(g)`` or, when the recorded step found a gradient there (``accumulate``),
+    ``leaf.grad = leaf.grad + g``. The mode is the recorded one: a step that resets ``.grad`` by assignment
+    (``w.grad = None``, which no hook sees) replays as it was recorded."""
 
     kind = "grad"
 
-    def __init__(self, leaf, g, out):
-        self.leaf, self.ins, self.outs = leaf, (g,), (out,)
+    def __init__(self, leaf, g, out, accumulate: bool):
+        self.leaf, self.ins, self.outs, self.accumulate = leaf, (g,), (out,), accumulate
 
     @property
     def name(self) -> str:
@@ -104,6 +107,20 @@ class DrawNode(Node):
 
     def __init__(self, draw, out, what):
         self.draw, self.outs, self.what = draw, (out,), what
+
+    @property
+    def name(self) -> str:
+        return self.what
+
+
+class ArrayNode(Node):
+    """Array work an op module does outside a Function (an in-place op's write-back, the copy of the old values):
+    ``fn(*arrays)`` returns the array for ``outs[0]`` (which may be one of the inputs, written in place)."""
+
+    kind = "array"
+
+    def __init__(self, fn, ins, out, what):
+        self.fn, self.ins, self.outs, self.what = fn, tuple(ins), (out,), what
 
     @property
     def name(self) -> str:
@@ -200,11 +217,12 @@ class Recorder:
                 self.values[slot] = array.copy()
         self.nodes.append(node)
 
-    def store_grad(self, leaf, grad_array, new_array) -> None:
-        """``leaf.grad`` was set to ``new_array`` from the gradient ``grad_array`` (a copy or a sum)."""
+    def store_grad(self, leaf, grad_array, new_array, accumulated: bool) -> None:
+        """``leaf.grad`` was set to ``new_array`` from the gradient ``grad_array`` (a copy, or a sum when
+        ``accumulated``)."""
         g = self.slot_of(grad_array)
         out = self._new_slot(new_array, ("node", len(self.nodes)))
-        self.nodes.append(GradNode(leaf, g, out))
+        self.nodes.append(GradNode(leaf, g, out, accumulated))
         if self.values is not None:
             self.values[out] = new_array.copy()
 
@@ -221,6 +239,16 @@ class Recorder:
         self.nodes.append(DrawNode(draw, out, what))
         if self.values is not None:
             self.values[out] = array.copy()
+
+    def array_op(self, fn, inputs, output, what: str) -> None:
+        """``output = fn(*inputs)`` ran on arrays outside any op (``output`` may be one of ``inputs``)."""
+        ins = [self.slot_of(a) for a in inputs]
+        out = self._ids.get(id(output))
+        if out is None:
+            out = self._new_slot(output, ("node", len(self.nodes)))
+        self.nodes.append(ArrayNode(fn, ins, out, what))
+        if self.values is not None:
+            self.values[out] = output.copy()
 
     def check_finite(self, array, error, message) -> None:
         self.nodes.append(CheckNode(self.slot_of(array), error, message))
