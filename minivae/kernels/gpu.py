@@ -301,8 +301,9 @@ def bce_with_logits_backward(grad_output, logits, target):
 def relu_forward(x, *, out=None):
     """``y = max(x, 0)``, one thread per element; the shape and dtype of ``x`` (into ``out`` when given, which may
     be ``x``; ValueError for a wrong ``out``)."""
+    shape = np.shape(x)  # (a 0-d ``x`` comes out of _prepare 1-d: the result keeps x's own shape)
     xp, dtype, (x,) = _prepare(x)
-    out = _out.output(out, x.shape, dtype, "relu_forward", xp)
+    out = _out.output(out, shape, dtype, "relu_forward", xp)
     _launch_1d(xp, _kernel("relu_forward", dtype), out.size, x.reshape(-1), out.reshape(-1))
     return out
 
@@ -313,7 +314,7 @@ def relu_backward(grad_output, output, *, out=None):
     xp, dtype, (gy, y) = _prepare(grad_output, output)
     if gy.shape != y.shape:
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
-    out = _out.output(out, y.shape, dtype, "relu_backward", xp)
+    out = _out.output(out, np.shape(grad_output), dtype, "relu_backward", xp)
     _launch_1d(xp, _kernel("relu_backward", dtype), out.size, gy.reshape(-1), y.reshape(-1), out.reshape(-1))
     return out
 

@@ -20,6 +20,8 @@ from minivae.kernels import reference as ref
 
 DTYPES = [np.float32, np.float64]
 SETS = {"reference": ref, "numba": numba_cpu, "gpu": gpu}
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN inputs, NumPy
+
 IMPLS = ["reference", "numba", pytest.param("gpu", marks=pytest.mark.skipif(
     not gpu.simulated(), reason="the GPU kernels run here under the CUDA simulator only (NUMBA_ENABLE_CUDASIM=1)"))]
 
