@@ -136,7 +136,8 @@ class Plan:
         self.outputs, self.structure, self.label = tuple(outputs), structure, label
         self.fusions: dict = {}
         self.buffers: list = []
-        self.planned: dict = {}  # slot -> buffer index (memory planner)
+        self.planned: dict = {}  # slot -> its view into a buffer (memory planner)
+        self.planned_buffer: dict = {}  # slot -> buffer index
         self.calls: dict = {}  # id(node) -> a call replacing the default one (set by passes)
         self.passes: list = []
         self.build()

@@ -100,7 +100,7 @@ def summary(plan) -> str:
         arr_rows.append((str(s), "x".join(map(str, plan.meta[s][0])) or "()", str(plan.meta[s][1]),
                          f"{plan.nbytes(s) / 1024:.1f}", f"{first} {plan.nodes[first].name}",
                          "end (kept)" if last >= end else f"{last} {plan.nodes[last].name}",
-                         f"#{plan.planned[s]}" if s in plan.planned else "own"))
+                         f"#{plan.planned_buffer[s]}" if s in plan.planned else "own"))
     lines += ["", "arrays made by the step:"] + _table(arr_rows, right={0, 3})
     peak = int(live.max()) if len(live) else 0
     at = int(live.argmax()) if len(live) else 0
