@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_compile_parity import assert_same_state, run_steps  # (tests/compile is on sys.path, as pytest runs it)
 
 from minivae import kernels
 from minivae.compiler import passes
-
-from test_compile_parity import assert_same_state, run_steps  # (tests/compile is on sys.path, as pytest runs it)
 
 ALL_OFF = {name: False for name in passes.DEFAULTS}
 
 
 def compiled_run(options, name="conv", impl="numba", dtype=np.float32):
-    from minivae.steps import ELBOStep
     import minivae.compiler as compiler
+    from minivae.steps import ELBOStep
 
     original = ELBOStep.__init__
 
