@@ -2,13 +2,12 @@
 
 The CPU kernels split a batch into fixed chunks (bounds from the batch size and the thread count only) and
 add the chunks' partial sums in chunk order, so no result depends on which thread ran a chunk or when.
-The BLAS is held at one thread for the whole of a chunked call (see ``_cpu_threads.run``): before
-that fix a worker thread's restore of the process-wide OpenBLAS setting reached the caller's GEMMs
-mid-call, and two same-seed runs differed by 6e-8.
+The BLAS is held at one thread for the whole of a chunked call that runs GEMMs (``_cpu_threads.run``, through
+threadpoolctl): a thread count changed mid-call once reached the chunks' GEMMs, and two same-seed runs
+differed by 6e-8.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import pathlib
 import subprocess
@@ -18,41 +17,40 @@ import numpy as np
 import pytest
 from datapaths import FASHION  # where the library finds Fashion-MNIST (tests/datapaths.py)
 
-from minivae.kernels import _blas, _cpu_threads, cpu
+from minivae.kernels import _cpu_threads, cpu
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _openblas_get_num_threads():
-    """``openblas_get_num_threads`` of the OpenBLAS NumPy loaded (the count its next GEMM would use)."""
-    with open("/proc/self/maps") as maps:
-        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    for path in paths:
-        for name in ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_"):  # NumPy 2's is prefixed
-            try:
-                fn = getattr(ctypes.CDLL(path), name)
-            except (OSError, AttributeError):
-                continue
-            fn.restype = ctypes.c_int
-            return fn
-    pytest.skip("no OpenBLAS with openblas_get_num_threads loaded")
+def _blas_threads():
+    """The thread count of every BLAS library in the process, as threadpoolctl reports it."""
+    from threadpoolctl import threadpool_info
+
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
 
 
-def test_run_holds_the_callers_blas_at_one_thread_and_restores_it_after():
-    if _blas.set_local_threads is None:
-        pytest.skip("NumPy's BLAS cannot be limited per thread here: the built-in GEMM is single-threaded")
-    get = _openblas_get_num_threads()
-    before = get()
+def test_run_holds_the_blas_at_one_thread_for_gemm_drivers_and_restores_it_after():
+    before = _blas_threads()
+    if not before:
+        pytest.skip("threadpoolctl finds no BLAS library here")
     during, serial = [], []
+    gemm_driver = _cpu_threads.calls_blas(lambda b, tag: during.append((_blas_threads(), tag)))
     bounds = _cpu_threads.chunk_bounds(64)
-    for _ in range(5):
-        _cpu_threads.run(lambda b, tag: during.append((get(), tag)), lambda i, b, tag: serial.append(i), bounds, "x")
-        assert get() == before  # restored once every chunk is done
-    assert set(during) == {(1, "x")}  # the parallel driver (every chunk) ran with the BLAS on one thread
-    one = _cpu_threads.chunk_bounds(1)
-    _cpu_threads.run(lambda b, tag: pytest.fail("one chunk runs on the calling thread"),
-                     lambda i, b, tag: serial.append((i, get())), one, "y")
-    assert serial == [(0, 1)] and get() == before
+    try:
+        for _ in range(5):
+            _cpu_threads.run(gemm_driver, lambda i, b, tag: serial.append(i), bounds, "x")
+            assert _blas_threads() == before  # restored once every chunk is done
+        one = _cpu_threads.chunk_bounds(1)
+        _cpu_threads.run(gemm_driver, lambda i, b, tag: serial.append((i, _blas_threads())), one, "y")
+    finally:
+        _cpu_threads._BLAS_DRIVERS.discard(gemm_driver)
+    if bounds.size > 2:
+        assert {(tuple(t), tag) for t, tag in during} == {((1,) * len(before), "x")}  # every chunk on 1 thread
+    assert serial[-1] == (0, [1] * len(before)) and _blas_threads() == before
+    untouched = []  # a driver without GEMMs leaves the BLAS as it is
+    _cpu_threads.run(lambda b, tag: untouched.append(_blas_threads()), lambda i, b, tag: untouched.append(
+        _blas_threads()), bounds, "z")
+    assert untouched == [before]
 
 
 def test_chunk_bounds_depend_only_on_size_and_threads():

@@ -159,11 +159,9 @@ def config_from_args(args) -> TrainConfig:
 def run(args) -> int:
     from minivae.checkpoint import CheckpointError
     from minivae.data import DatasetNotFoundError
-    from minivae.kernels._malloc import keep_freed_memory
     from minivae.signals import Interrupted
     from minivae.train import FigureError, NonFiniteLossError, fit
 
-    keep_freed_memory()  # this run's process only: glibc keeps freed step arrays (importing minivae sets nothing)
     config = None
     try:
         config = config_from_args(args)

@@ -1,160 +1,89 @@
-"""BLAS GEMM callable from ``@njit`` code: NumPy's own OpenBLAS, reached through its C symbols.
+"""GEMM callable from ``@njit`` code (SciPy's BLAS) and the BLAS thread limit around it (threadpoolctl).
 
-Why: the Numba CPU kernels run each convolution as one parallel jitted function (``prange`` over batch
-chunks), and a GEMM inside it must not go back to Python. Numba's ``np.dot`` in nopython mode needs SciPy
-(not a dependency); NumPy's wheels ship OpenBLAS (``libscipy_openblas64_``) with the CBLAS interface exported
-(``scipy_cblas_sgemm64_``: 64-bit integers), so this module finds that library in the process's memory map
-(the one NumPy loaded: one BLAS in the process, one set of threads) and hands its address to jitted code as
-a first-class function (Numba's wrapper address protocol): the address is an argument, not a constant baked
-into the machine code, so the kernels stay cacheable on disk.
+Why: the Numba CPU kernels run a convolution as one parallel jitted function (``prange`` over batch chunks), and
+a GEMM inside it must not go back to Python. SciPy exports its BLAS to compiled code as
+``scipy.linalg.cython_blas``; :func:`numba.extending.get_cython_function_address` gives the address of its
+``sgemm`` and ``dgemm``, :func:`llvmlite.binding.add_symbol` gives that address a name for Numba's linker, and
+jitted code calls the name as a :class:`numba.types.ExternalFunction`. The compiled code holds the name, not the
+address, so the kernels stay cacheable on disk (a ctypes function pointer would bake the address in and make them
+uncacheable). ``add_symbol`` only adds a name to LLVM's symbol table in this process; nothing a user sees changes.
 
-:data:`GEMM` maps a dtype to a callable with the CBLAS signature (row-major only)::
+:func:`gemm` is the row-major GEMM the kernels call (jitted code only)::
 
-    gemm(order, trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc)
-    # C (m x n) = alpha * op(A) (m x k) @ op(B) (k x n) + beta * C; pointers as integers (arr.ctypes.data)
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    # C (m x n) = alpha * op(A) (m x k) @ op(B) (k x n) + beta * C; a, b, c: addresses (arr.ctypes.data);
+    # trans_*: NO_TRANS or TRANS; lda, ldb, ldc: row strides in elements; float32 or float64 (alpha's dtype)
 
-and :data:`SET_LOCAL_THREADS` is ``openblas_set_num_threads_local`` (OpenBLAS >= 0.3.27: the BLAS thread
-count of the calling thread only). Where NumPy's BLAS is not such an OpenBLAS (a conda MKL or Accelerate
-build), both fall back to jitted C-callable functions: a plain triple-loop GEMM (correct, several times
-slower) and a no-op; :data:`SOURCE` says which is in use.
+Fortran BLAS is column-major and takes every argument by pointer: a row-major C = op(A) @ op(B) is the
+column-major C^T = op(B)^T @ op(A)^T, so :func:`gemm` swaps A and B (and m and n) and passes its integers and
+scalars through small arrays.
+
+Threads: SciPy's OpenBLAS runs a large GEMM on its own threads. Inside a ``prange`` chunk that would put two
+thread pools on the same cores and, with a BLAS thread count that another thread may change mid-call, make the
+bits depend on timing; :func:`one_thread` holds every BLAS library of the process (as threadpoolctl finds them)
+at one thread for the duration of a block and restores the counts after.
 """
 from __future__ import annotations
 
-import ctypes
-
-import numba.experimental.function_type  # noqa: F401  (Numba's typing of first-class functions, refined below)
+import llvmlite.binding as llvm
 import numpy as np
-from numba import cfunc, types
-from numba.extending import intrinsic, typeof_impl
+from numba import types
+from numba.extending import get_cython_function_address, overload
 
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS enums
-
-_i32, _i64, _ptr = types.int32, types.int64, types.uintp
+NO_TRANS, TRANS = np.uint8(ord("N")), np.uint8(ord("T"))  # Fortran BLAS's TRANSA / TRANSB characters
 
 
-def _gemm_signature(scalar):
-    return types.void(_i32, _i32, _i32, _i64, _i64, _i64, scalar, _ptr, _i64, _ptr, _i64, scalar, _ptr, _i64)
+def _fortran_gemm(letter: str) -> types.ExternalFunction:
+    """SciPy's ``{letter}gemm`` as a function jitted code can call by name. Its 13 arguments are pointers, declared
+    as integers (``arr.ctypes.data``): in every 64-bit C calling convention the two are passed alike."""
+    name = f"minivae_scipy_{letter}gemm"
+    llvm.add_symbol(name, get_cython_function_address("scipy.linalg.cython_blas", f"{letter}gemm"))
+    return types.ExternalFunction(name, types.void(*(types.intp,) * 13))
 
 
-SIGNATURES = {np.dtype(np.float32): _gemm_signature(types.float32),
-              np.dtype(np.float64): _gemm_signature(types.float64)}
-SET_LOCAL_SIGNATURE = types.int32(_i32)
+_FORTRAN = {types.float32: (_fortran_gemm("s"), np.float32), types.float64: (_fortran_gemm("d"), np.float64)}
+
+#: dtypes :func:`gemm` takes
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class _Address(types.WrapperAddressProtocol):
-    """A C function at a fixed address, callable from jitted code with ``signature``."""
-
-    def __init__(self, address: int, signature, name: str):
-        self._address, self._signature, self.name = address, signature, name
-        self.numba_type = types.FunctionType(signature)
-
-    def __wrapper_address__(self):
-        return self._address
-
-    def signature(self):
-        return self._signature
-
-    def __repr__(self):
-        return f"<C function {self.name} at {self._address:#x}>"
+def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """Row-major ``C = alpha * op(A) @ op(B) + beta * C`` for jitted code (see the module docstring)."""
+    raise TypeError("minivae.kernels._blas.gemm is called from jitted (@njit) code only")
 
 
-@typeof_impl.register(_Address)
-def _typeof_address(val, c):
-    # Numba's own typeof builds a new FunctionType from the signature at every call of a jitted function
-    # (measured ~20 us per argument, 0.6 ms of a 10 ms training step at batch 32); the type never changes
-    return val.numba_type
+@overload(gemm)
+def _gemm_for(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    if alpha not in _FORTRAN:
+        return None
+    fortran, dtype = _FORTRAN[alpha]
+    itemsize = np.dtype(dtype).itemsize
+
+    def row_major_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        # column-major C^T (n x m) = op(B)^T (n x k) @ op(A)^T (k x m): B first, then A
+        flags = np.empty(2, dtype=np.uint8)
+        flags[0], flags[1] = trans_b, trans_a
+        ints = np.empty(6, dtype=np.int32)
+        ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = n, m, k, ldb, lda, ldc
+        scalars = np.empty(2, dtype=dtype)
+        scalars[0], scalars[1] = alpha, beta
+        f, i, s = flags.ctypes.data, ints.ctypes.data, scalars.ctypes.data
+        fortran(f, f + 1, i, i + 4, i + 8, s, b, i + 12, a, i + 16, s + itemsize, c, i + 20)
+
+    return row_major_gemm
 
 
-# --------------------------------------------------------------------------- fallbacks (no OpenBLAS)
+# --------------------------------------------------------------------------- BLAS threads
+
+_blas_pools = None  # threadpoolctl's controller of the BLAS libraries, made at the first kernel call
 
 
-def _pointer_intrinsic(scalar):
-    @intrinsic
-    def as_pointer(typingctx, address):
-        sig = types.CPointer(scalar)(address)
+def one_thread():
+    """A context manager: every BLAS library threadpoolctl finds in the process at one thread inside the block,
+    the previous counts restored after (``threadpoolctl.ThreadpoolController.limit``)."""
+    global _blas_pools
+    if _blas_pools is None:
+        from threadpoolctl import ThreadpoolController
 
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], context.get_value_type(types.CPointer(scalar)))
-
-        return sig, codegen
-
-    return as_pointer
-
-
-def _fallback_gemm(scalar):
-    as_pointer = _pointer_intrinsic(scalar)
-
-    def gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        pa, pb, pc = as_pointer(a), as_pointer(b), as_pointer(c)
-        for i in range(m):
-            for j in range(n):
-                pc[i * ldc + j] = beta * pc[i * ldc + j] if beta != 0 else 0
-        for i in range(m):
-            for p in range(k):
-                aip = alpha * (pa[p * lda + i] if trans_a == TRANS else pa[i * lda + p])
-                if trans_b == TRANS:
-                    for j in range(n):
-                        pc[i * ldc + j] += aip * pb[j * ldb + p]
-                else:
-                    for j in range(n):
-                        pc[i * ldc + j] += aip * pb[p * ldb + j]
-
-    return gemm
-
-
-def _no_threads(n):
-    return 1
-
-
-def _fallback():
-    gemm = {}
-    for dtype, sig in SIGNATURES.items():
-        scalar = sig.args[6]
-        compiled = cfunc(sig)(_fallback_gemm(scalar))  # compiled only where there is no OpenBLAS
-        gemm[dtype] = _Address(compiled.address, sig, f"minivae fallback gemm ({dtype})")
-    no_op = cfunc(SET_LOCAL_SIGNATURE)(_no_threads)
-    return gemm, _Address(no_op.address, SET_LOCAL_SIGNATURE, "no-op set_num_threads_local")
-
-
-# --------------------------------------------------------------------------- NumPy's OpenBLAS
-
-
-def _openblas_paths():
-    import numpy  # noqa: F401  (NumPy's BLAS is loaded by now)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            return sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return []
-
-
-def _find():
-    """(gemm per dtype, set_local for jitted code, set_local for Python or None, description)."""
-    for path in _openblas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-            set_local = lib.openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        gemm = {}
-        for dtype, letter in ((np.dtype(np.float32), "s"), (np.dtype(np.float64), "d")):
-            for name in (f"scipy_cblas_{letter}gemm64_", f"cblas_{letter}gemm64_"):  # 64-bit integer CBLAS
-                fn = getattr(lib, name, None)
-                if fn is not None:
-                    gemm[dtype] = _Address(ctypes.cast(fn, ctypes.c_void_p).value, SIGNATURES[dtype], name)
-                    break
-        if len(gemm) < 2:
-            continue
-        set_local.argtypes, set_local.restype = [ctypes.c_int], ctypes.c_int
-        jit_set_local = _Address(ctypes.cast(set_local, ctypes.c_void_p).value, SET_LOCAL_SIGNATURE,
-                                 "openblas_set_num_threads_local")
-        return gemm, jit_set_local, set_local, f"OpenBLAS {path.rsplit('/', 1)[-1]} ({gemm[np.dtype(np.float32)].name})"
-    gemm, jit_set_local = _fallback()
-    return gemm, jit_set_local, None, ("built-in triple-loop GEMM: NumPy's BLAS is not an OpenBLAS with a 64-bit "
-                                       "CBLAS and openblas_set_num_threads_local")
-
-
-#: GEMM per dtype and the per-thread BLAS thread setter for jitted code; ``set_local_threads``: that setter
-#: for Python callers, or None (then the GEMM is the single-threaded fallback); SOURCE: which BLAS, in words
-GEMM, SET_LOCAL_THREADS, set_local_threads, SOURCE = _find()
+        _blas_pools = ThreadpoolController().select(user_api="blas")
+    return _blas_pools.limit(limits=1)

@@ -22,6 +22,8 @@ import functools
 import numpy as np
 from numba import njit, prange
 
+from minivae.kernels._cpu_threads import calls_blas
+
 
 @njit(cache=True, nogil=True)
 def bias_relu_rows(y, lo, hi, bias, has_bias, relu, zero):
@@ -51,29 +53,28 @@ def bias_relu_rows(y, lo, hi, bias, has_bias, relu, zero):
 
 @functools.lru_cache(maxsize=None)
 def relu_drivers(chunk, bias_in_chunk: bool):
-    """``(parallel driver, chunk)`` running ``chunk(i, bounds, a, w2, bias, has_bias, idx, y, gemm, set_local,
-    one, zero)`` (a chunk of :mod:`minivae.kernels._cpu_conv` writing examples ``bounds[i]:bounds[i+1]`` of
+    """``(parallel driver, chunk)`` running ``chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero)`` (a chunk of :mod:`minivae.kernels._cpu_conv_jit` writing examples ``bounds[i]:bounds[i+1]`` of
     ``y (N, C, ...)``) and then the ReLU on those examples. ``bias_in_chunk``: the chunk adds the bias itself
     (``gemm_col2im_chunk`` starts its sums from it, so the bits need it there); otherwise the chunk runs without
     the bias and the epilogue adds it in the ReLU's pass (``conv_forward_chunk`` adds it in a pass of its own).
     Same signature as the wrapped chunk and its driver, so :func:`minivae.kernels._cpu_threads.run` takes them."""
     if bias_in_chunk:
         @njit(nogil=True)
-        def relu_chunk(i, bounds, a, w2, bias, has_bias, idx, y, gemm, set_local, one, zero):
-            chunk(i, bounds, a, w2, bias, has_bias, idx, y, gemm, set_local, one, zero)
+        def relu_chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero):
+            chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero)
             bias_relu_rows(y, bounds[i], bounds[i + 1], bias, False, True, zero)
     else:
         @njit(nogil=True)
-        def relu_chunk(i, bounds, a, w2, bias, has_bias, idx, y, gemm, set_local, one, zero):
-            chunk(i, bounds, a, w2, bias, False, idx, y, gemm, set_local, one, zero)
+        def relu_chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero):
+            chunk(i, bounds, a, w2, bias, False, idx, y, ws, one, zero)
             bias_relu_rows(y, bounds[i], bounds[i + 1], bias, has_bias, True, zero)
 
     @njit(nogil=True, parallel=True)
-    def relu_par(bounds, a, w2, bias, has_bias, idx, y, gemm, set_local, one, zero):
+    def relu_par(bounds, a, w2, bias, has_bias, idx, y, ws, one, zero):
         for i in prange(bounds.size - 1):
-            relu_chunk(np.int64(i), bounds, a, w2, bias, has_bias, idx, y, gemm, set_local, one, zero)
+            relu_chunk(np.int64(i), bounds, a, w2, bias, has_bias, idx, y, ws, one, zero)
 
-    return relu_par, relu_chunk
+    return calls_blas(relu_par), relu_chunk
 
 
 def drivers(relu: bool, par, chunk, bias_in_chunk: bool):

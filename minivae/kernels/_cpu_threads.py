@@ -3,31 +3,30 @@ share: the dtype check at their entry, the batch chunks and :func:`run`, which l
 
 A kernel call splits its batch (or, for the elementwise kernels, its elements) into a few fixed chunks per
 thread (:func:`chunk_bounds`) and runs them with :func:`run`: one parallel jitted function (a ``prange`` over the
-chunks, on Numba's thread pool) whose chunks call NumPy's BLAS from jitted code with the BLAS limited to one
-thread for the thread running the chunk (``openblas_set_num_threads_local``, :mod:`minivae.kernels._blas`), so
-exactly ``num_threads()`` threads are busy and the process-wide BLAS setting is untouched.
-
-CPU time: GNU OpenMP's threads spin for a while after each parallel region before they sleep, which is what
-makes back-to-back kernel calls cheap; it shows as process CPU time. ``OMP_WAIT_POLICY=passive`` makes them
-sleep at once (slower steps; see benchmarks/results/cpu_kernels_history.md).
+chunks, on Numba's thread pool). Drivers whose chunks call a GEMM are marked :func:`calls_blas`; :func:`run` holds
+the BLAS at one thread while they run (:func:`minivae.kernels._blas.one_thread`, threadpoolctl), so exactly
+``num_threads()`` threads are busy.
 
 Deterministic: the chunk bounds depend only on the size, ``min_chunk`` and ``num_threads()``; each chunk
 writes its own outputs (partial sums are added in chunk order by the caller), never depending on which thread
-ran it or when. The calling thread's BLAS setting is lowered to one thread before any chunk starts and restored
-after every chunk has finished: in some OpenBLAS builds ``openblas_set_num_threads_local`` changes the
-process-wide count (measured with NumPy 2's OpenBLAS 0.3.x: a worker's restore reached the caller's GEMMs
-mid-call, so some examples came out of a 2-thread GEMM with another summation order, 1 call in 200).
+ran it or when; every chunk's GEMMs run on one BLAS thread.
 
-Forked children: GNU OpenMP (Numba's ``omp`` threading layer) cannot start a parallel region in a child forked
-after the parent used one (Numba terminates the child); there the chunks run one after the other on the
-calling thread, with the same bounds, so the same bits.
+What Numba does not do for us, and so stays here (two lines in :func:`run`):
+
+* one call at a time (``_launch_lock``): Numba's ``workqueue`` threading layer (the one it falls back to where
+  neither TBB nor OpenMP is installed) aborts the process when two Python threads launch parallel functions at
+  once; the lock also keeps two calls from interleaving their BLAS thread limits (the OpenBLAS count is
+  process-wide: one call's restore must not reach another call's chunks);
+* forked children (``_launched_pid``): GNU OpenMP (Numba's ``omp`` layer on Linux) cannot start a parallel region
+  in a child forked after the parent ran one (Numba terminates the child); there the chunks run one after the
+  other on the calling thread, with the same bounds, so the same bits.
 """
 from __future__ import annotations
 
 import functools
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 import numba
 import numpy as np
@@ -38,8 +37,9 @@ from minivae.kernels import _blas
 #: im2col buffers to sit in cache and the chunks of the two threads even out
 CHUNKS_PER_THREAD = 2
 
-_launch_lock = threading.Lock()  # one parallel launch at a time (the workqueue layer allows no other)
+_launch_lock = threading.Lock()  # one parallel launch at a time (see the module docstring)
 _launched_pid = None             # the process whose thread pool has run a parallel region
+_BLAS_DRIVERS = set()            # the parallel drivers marked calls_blas
 
 
 #: dtypes the jitted CPU kernels are compiled for
@@ -79,39 +79,29 @@ def _bounds(n, min_chunk, threads, per_thread):
     return bounds
 
 
-@contextmanager
 def one_blas_thread():
-    """NumPy's BLAS on one thread for the calling thread inside the block (restored after), where OpenBLAS
-    allows it per thread; a no-op elsewhere."""
-    set_local = _blas.set_local_threads
-    previous = set_local(1) if set_local is not None else None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            set_local(previous)
+    """A context manager: the BLAS libraries (NumPy's and SciPy's) at one thread inside the block, restored
+    after (threadpoolctl)."""
+    return _blas.one_thread()
 
 
-def _parallel_ok() -> bool:
-    return _launched_pid is None or _launched_pid == os.getpid()
+def calls_blas(driver):
+    """Mark a parallel driver whose chunks call :func:`minivae.kernels._blas.gemm` (returns it unchanged)."""
+    _BLAS_DRIVERS.add(driver)
+    return driver
 
 
 def run(parallel, chunk, bounds: np.ndarray, *args) -> None:
     """Run ``chunk(i, bounds, *args)`` for every chunk ``i`` of ``bounds``: all at once by
     ``parallel(bounds, *args)`` (the chunks of a ``prange``), or one after the other on this thread where there
-    is a single chunk or this is a forked child of a process that ran a parallel region. BLAS on one thread
-    for this thread during the call (see the module docstring)."""
+    is a single chunk or this is a forked child of a process that ran a parallel region. The BLAS on one thread
+    during the call where ``parallel`` is marked :func:`calls_blas`."""
     global _launched_pid
-    set_local = _blas.set_local_threads  # (one_blas_thread inlined: this runs ~35 times a training step)
-    previous = set_local(1) if set_local is not None else None
-    try:
-        if bounds.size > 2 and _parallel_ok():
-            with _launch_lock:
-                _launched_pid = os.getpid()
-                parallel(bounds, *args)
+    in_parallel = bounds.size > 2 and _launched_pid in (None, os.getpid())
+    with _launch_lock, _blas.one_thread() if parallel in _BLAS_DRIVERS else nullcontext():
+        if in_parallel:
+            _launched_pid = os.getpid()
+            parallel(bounds, *args)
         else:
             for i in range(bounds.size - 1):
                 chunk(np.int64(i), bounds, *args)
-    finally:
-        if previous is not None:
-            set_local(previous)

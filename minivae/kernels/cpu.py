@@ -1,10 +1,11 @@
 """The Numba CPU kernel set ("numba" on the CPU): every name in :data:`minivae.kernels.KERNELS`, with the
 signatures and results of :mod:`minivae.kernels.reference`.
 
-Each op family's kernel reads top to bottom in one module: the convolutions (im2col + GEMM, col2im, the batch
-split over threads) in :mod:`minivae.kernels._cpu_conv`; dense, reparameterize + KL, BCE with logits and ReLU in
-:mod:`minivae.kernels._cpu_elementwise`. What they share: the chunking, the parallel launch and the dtype check
-(:mod:`minivae.kernels._cpu_threads`) and the GEMM callable from jitted code (:mod:`minivae.kernels._blas`).
+The convolutions are :mod:`minivae.kernels._cpu_conv` (the kernels: shapes, dtypes, chunks, workspaces) and
+:mod:`minivae.kernels._cpu_conv_jit` (the jitted work they launch: im2col + GEMM, col2im, the parallel drivers);
+dense, reparameterize + KL, BCE with logits and ReLU are :mod:`minivae.kernels._cpu_elementwise`. What they share:
+the chunking, the parallel launch and the dtype check (:mod:`minivae.kernels._cpu_threads`) and SciPy's GEMM
+callable from jitted code with the BLAS thread limit (:mod:`minivae.kernels._blas`).
 """
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def cache_is_cold() -> bool:
     """True when Numba's disk cache holds no compiled code for the CPU kernels' parallel drivers (the first run
     on this machine or after a change to their source): their first calls will then compile for several seconds
     instead of loading in a fraction of one. Reads the cache index only; compiles and changes nothing."""
-    from minivae.kernels import _cpu_conv, _cpu_elementwise
+    from minivae.kernels import _cpu_conv_jit, _cpu_elementwise
 
-    drivers = [getattr(m, name) for m in (_cpu_conv, _cpu_elementwise) for name in dir(m) if name.endswith("_par")]
+    drivers = [getattr(m, name) for m in (_cpu_conv_jit, _cpu_elementwise) for name in dir(m) if name.endswith("_par")]
     try:
         return any(not d._cache._cache_file._load_index() for d in drivers)  # (Numba's cache, private API)
     except (AttributeError, OSError):

@@ -1,27 +1,21 @@
-"""The GEMM the Numba CPU kernels call from jitted code (minivae.kernels._blas): NumPy's OpenBLAS through its
-CBLAS symbols, and the built-in fallback used where NumPy's BLAS is not such an OpenBLAS."""
+"""The GEMM the Numba CPU kernels call from jitted code (minivae.kernels._blas): SciPy's BLAS
+(``scipy.linalg.cython_blas``) behind a row-major interface, and the BLAS thread limit of threadpoolctl."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from numba import njit
 
-from minivae.kernels import _blas, cpu, reference
+from minivae.kernels import _blas
 
 
 @njit
-def _call(gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c):
-    gemm(np.int32(_blas.ROW_MAJOR), np.int32(ta), np.int32(tb), m, n, k, alpha, a.ctypes.data, lda, b.ctypes.data,
-         ldb, beta, c.ctypes.data, c.shape[1])
-
-
-FALLBACK_GEMM, FALLBACK_SET_LOCAL = _blas._fallback()
+def _call(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c):
+    _blas.gemm(ta, tb, m, n, k, alpha, a.ctypes.data, lda, b.ctypes.data, ldb, beta, c.ctypes.data, c.shape[1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("which", ["numpy", "fallback"])
-def test_gemm_matches_numpy_for_every_transpose(dtype, which):
-    gemm = (_blas.GEMM if which == "numpy" else FALLBACK_GEMM)[np.dtype(dtype)]
+def test_gemm_matches_numpy_for_every_transpose(dtype):
     rng = np.random.default_rng(0)
     m, n, k = 5, 7, 3
     for ta in (_blas.NO_TRANS, _blas.TRANS):
@@ -30,49 +24,45 @@ def test_gemm_matches_numpy_for_every_transpose(dtype, which):
             b = rng.standard_normal((k, n) if tb == _blas.NO_TRANS else (n, k)).astype(dtype)
             c = rng.standard_normal((m, n)).astype(dtype)
             want = 2 * ((a if ta == _blas.NO_TRANS else a.T) @ (b if tb == _blas.NO_TRANS else b.T)) + 0.5 * c
-            _call(gemm, ta, tb, m, n, k, dtype(2), a, a.shape[1], b, b.shape[1], dtype(0.5), c)
+            _call(ta, tb, m, n, k, dtype(2), a, a.shape[1], b, b.shape[1], dtype(0.5), c)
             np.testing.assert_allclose(c, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
     c = np.full((m, n), np.nan, dtype=dtype)  # beta = 0 ignores what C held, as BLAS does
-    _call(gemm, _blas.NO_TRANS, _blas.NO_TRANS, m, n, k, dtype(1), np.ones((m, k), dtype), k, np.ones((k, n), dtype), n,
+    _call(_blas.NO_TRANS, _blas.NO_TRANS, m, n, k, dtype(1), np.ones((m, k), dtype), k, np.ones((k, n), dtype), n,
           dtype(0), c)
     np.testing.assert_array_equal(c, np.full((m, n), k, dtype=dtype))
 
 
-def test_numpy_openblas_is_found_on_this_machine():
-    """NumPy's PyPI wheels carry scipy-openblas: the fast path must be in use where they are installed."""
-    if "openblas" not in str(np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})).lower():
-        pytest.skip("NumPy is not built on OpenBLAS here")
-    assert _blas.SOURCE.startswith("OpenBLAS") and _blas.set_local_threads is not None
-
-
-def test_conv_kernels_run_on_the_fallback_gemm(monkeypatch):
-    monkeypatch.setattr(_blas, "GEMM", FALLBACK_GEMM)
-    monkeypatch.setattr(_blas, "SET_LOCAL_THREADS", FALLBACK_SET_LOCAL)
+def test_gemm_reads_and_writes_strided_rows():
+    """lda / ldb / ldc larger than a row: sub-blocks of larger arrays, as the kernels pass them."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((6, 3, 9, 9))
-    w = rng.standard_normal((4, 3, 3, 3))
-    gy = rng.standard_normal((6, 4, 5, 5))
-    np.testing.assert_allclose(cpu.conv2d_forward(x, w, None, (2, 2), (1, 1)),
-                               reference.conv2d_forward(x, w, None, (2, 2), (1, 1)), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(cpu.conv_transpose2d_forward(gy, w, None, (2, 2), (1, 1), (0, 0)),
-                               reference.conv_transpose2d_forward(gy, w, None, (2, 2), (1, 1), (0, 0)),
-                               rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(cpu.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)),
-                               reference.conv2d_backward_weight(gy, x, (3, 3), (2, 2), (1, 1)), rtol=1e-10, atol=1e-10)
+    big_a, big_b = rng.standard_normal((6, 9)), rng.standard_normal((4, 11))
+    c = np.zeros((6, 8))
+    _blas_call_strided(big_a, big_b, c)
+    np.testing.assert_allclose(c[:, :5], big_a[:, :4] @ big_b[:, :5], rtol=1e-12)
+    assert not c[:, 5:].any()  # nothing written past n columns
 
 
-def test_gemm_share_benchmark_runs_and_restores_the_gemm():
-    """benchmarks/gemm_share.py in a tiny configuration: both step times positive, the real GEMM back after."""
-    import sys
-    from pathlib import Path
+@njit
+def _blas_call_strided(a, b, c):
+    _blas.gemm(_blas.NO_TRANS, _blas.NO_TRANS, 6, 5, 4, 1.0, a.ctypes.data, 9, b.ctypes.data, 11, 0.0,
+               c.ctypes.data, 8)
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import gemm_share
 
-    before = dict(_blas.GEMM)
-    times = gemm_share.measure(batch=2, rounds=1, steps=1)
-    assert set(times) == {"gemm", "zero"}  # (what the times are is the benchmark's business, not a test's)
-    assert _blas.GEMM == before
+def test_gemm_from_python_says_where_it_runs():
+    with pytest.raises(TypeError, match="jitted"):
+        _blas.gemm(_blas.NO_TRANS, _blas.NO_TRANS, 1, 1, 1, 1.0, 0, 1, 0, 1, 0.0, 0, 1)
+
+
+def test_one_thread_limits_every_blas_library_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    def counts():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = counts()
+    with _blas.one_thread():
+        assert counts() == [1] * len(before)
+    assert counts() == before
 
 
 def test_step_profile_benchmark_runs_and_restores_run():

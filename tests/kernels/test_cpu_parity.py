@@ -190,16 +190,16 @@ def test_conv_parity_at_the_conv_vae_shapes_batch_over_threads():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_conv_parity_on_the_folded_small_image_path(dtype):
     """Fewer than 64 output pixels per example: the forward and col2im GEMMs fold blocks of examples
-    (_cpu_conv._FOLD_BELOW_L); 41 examples of 64x7x7 give blocks of 4 (float32) or 2 (float64) examples of
+    (_cpu_conv_jit._FOLD_BELOW_L); 41 examples of 64x7x7 give blocks of 4 (float32) or 2 (float64) examples of
     576 x 49 columns, several per chunk and some chunks ending in a shorter block; the conv VAE's 6x6 layer too
     (13x13 input, no padding)."""
-    from minivae.kernels import _cpu_conv
+    from minivae.kernels import _cpu_conv_jit
 
     rng = np.random.default_rng(5)
     x = _arr(rng, (41, 64, 7, 7), dtype)
     ckk, L = 64 * 9, 49
-    block = _cpu_conv._FOLD_BLOCK_BYTES // (ckk * L * x.itemsize)
-    assert L < _cpu_conv._FOLD_BELOW_L and 1 < block < 10
+    block = _cpu_conv_jit._FOLD_BLOCK_BYTES // (ckk * L * x.itemsize)
+    assert L < _cpu_conv_jit._FOLD_BELOW_L and 1 < block < 10
     w = _arr(rng, (32, 64, 3, 3), dtype)
     assert_parity("conv2d_forward", x, w, _arr(rng, (32,), dtype), (1, 1), (1, 1))
     assert_input_grad_parity(_arr(rng, (41, 32, 7, 7), dtype), w, (7, 7), (1, 1), (1, 1))
