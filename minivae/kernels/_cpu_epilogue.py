@@ -53,7 +53,8 @@ def bias_relu_rows(y, lo, hi, bias, has_bias, relu, zero):
 
 @functools.lru_cache(maxsize=None)
 def relu_drivers(chunk, bias_in_chunk: bool):
-    """``(parallel driver, chunk)`` running ``chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero)`` (a chunk of :mod:`minivae.kernels._cpu_conv_jit` writing examples ``bounds[i]:bounds[i+1]`` of
+    """``(parallel driver, chunk)`` running ``chunk(i, bounds, a, w2, bias, has_bias, idx, y, ws, one, zero)`` (a
+    chunk of :mod:`minivae.kernels._cpu_conv_jit` writing examples ``bounds[i]:bounds[i+1]`` of
     ``y (N, C, ...)``) and then the ReLU on those examples. ``bias_in_chunk``: the chunk adds the bias itself
     (``gemm_col2im_chunk`` starts its sums from it, so the bits need it there); otherwise the chunk runs without
     the bias and the epilogue adds it in the ReLU's pass (``conv_forward_chunk`` adds it in a pass of its own).
