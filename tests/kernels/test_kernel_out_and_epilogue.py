@@ -284,3 +284,25 @@ def test_adam_step_flat_rejects_bad_arguments():
         _cpu_adam.adam_step_flat(p, p.copy(), p.copy(), p.copy(), seg, *args, steps[:1])
     with pytest.raises(ValueError, match="steps"):
         _cpu_adam.adam_step_flat(p, p.copy(), p.copy(), p.copy(), seg, *args, steps * 0)
+
+
+# --------------------------------------------------------------------------- one contract on every set
+
+KEYWORDS = {
+    "conv2d_forward": {"out", "relu"}, "conv_transpose2d_forward": {"out", "relu"}, "dense_forward": {"out", "relu"},
+    "relu_forward": {"out"}, "relu_backward": {"out"}, "conv2d_backward_bias": {"out"},
+    "conv2d_backward_weight": {"out"}, "conv_transpose2d_backward": {"out", "relu_output"},
+    "dense_backward": {"relu_output"},
+}
+
+
+@pytest.mark.parametrize("impl", ["reference", "numba", "gpu", "cupy"])
+def test_every_kernel_set_takes_the_same_keyword_only_arguments_with_neutral_defaults(impl):
+    from minivae.kernels import cublas
+
+    mod = {**SETS, "cupy": cublas}[impl]
+    for name, expected in KEYWORDS.items():
+        params = inspect.signature(getattr(mod, name)).parameters.values()
+        kw = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        assert set(kw) == expected, (impl, name, kw)
+        assert all(d in (None, False) for d in kw.values()), (impl, name, kw)
