@@ -82,7 +82,7 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
     out = _out.output(out, (n, c_out, ho, wo), x.dtype, "conv2d_forward")
     b, has_b = _bias_args(bias, x.dtype)
     idx = _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
-    run(*_cpu_epilogue.drivers(relu, conv_forward_par, conv_forward_chunk, False), chunk_bounds(n), x,
+    run(*_cpu_epilogue.drivers(relu, conv_forward_par, conv_forward_chunk), chunk_bounds(n), x,
         weight.reshape(c_out, c_in * kh * kw), b, has_b, idx, out.reshape(n, c_out, ho * wo), *_blas_args(x.dtype))
     return out
 
@@ -133,7 +133,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *
     out = _out.output(out, (n, c_out, ho, wo), x.dtype, "conv_transpose2d_forward")
     b, has_b = _bias_args(bias, x.dtype)
     idx = _tap_index(ho, wo, kh, kw, stride[0], stride[1], padding[0], padding[1], h, w)
-    run(*_cpu_epilogue.drivers(relu, gemm_col2im_par, gemm_col2im_chunk, True), chunk_bounds(n),
+    run(*_cpu_epilogue.drivers(relu, gemm_col2im_par, gemm_col2im_chunk), chunk_bounds(n),
         x.reshape(n, c_in, h * w), weight.reshape(c_in, c_out * kh * kw), b, has_b, idx, out, *_blas_args(x.dtype))
     return out
 
