@@ -74,7 +74,9 @@ def _check_out_and_relu(mod, name, args, nan):
     assert got is out
     _same_bits(out, plain)
     expected = mod.relu_forward(plain)
-    _same_bits(fn(*args, relu=True), expected)
+    fused = fn(*args, relu=True)
+    _same_bits(fused, expected)
+    assert plain.flags.c_contiguous and fused.flags.c_contiguous
     out = _out_like(plain)
     assert fn(*args, relu=True, out=out) is out
     _same_bits(out, expected)
