@@ -34,6 +34,7 @@ from numba import njit, prange
 from minivae.kernels._blas import NO_TRANS as _N
 from minivae.kernels._blas import TRANS as _T
 from minivae.kernels._blas import gemm
+from minivae.kernels._cpu_epilogue import bias_relu_rows
 from minivae.kernels._cpu_threads import calls_blas
 
 _WGRAD_BLOCK_BYTES = 1 << 19  # the folded weight gradient's im2col block: half of a 1 MiB L2 cache
@@ -134,6 +135,41 @@ def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero
 def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
     for i in prange(bounds.size - 1):
         gemm_col2im_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
+
+
+# The ReLU epilogue (``relu=True`` of the forward kernels): the chunk, then the bias and ReLU on its examples while
+# they are in cache (:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`), with the bits of the separate ops.
+@njit(cache=True, nogil=True)
+def conv_forward_relu_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+    """``conv_forward_chunk`` without its bias pass, then the bias and the ReLU in one pass over its examples."""
+    conv_forward_chunk(i, bounds, x, w2, bias, False, idx, y3, ws, one, zero)
+    bias_relu_rows(y3, bounds[i], bounds[i + 1], bias, has_bias, True, zero)
+
+
+@calls_blas
+@njit(cache=True, nogil=True, parallel=True)
+def conv_forward_relu_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+    for i in prange(bounds.size - 1):
+        conv_forward_relu_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero)
+
+
+@njit(cache=True, nogil=True)
+def gemm_col2im_relu_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+    """``gemm_col2im_chunk`` (its sums start from the bias: the bits need it there), then the ReLU on its examples."""
+    gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
+    bias_relu_rows(out, bounds[i], bounds[i + 1], bias, False, True, zero)
+
+
+@calls_blas
+@njit(cache=True, nogil=True, parallel=True)
+def gemm_col2im_relu_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+    for i in prange(bounds.size - 1):
+        gemm_col2im_relu_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
+
+
+#: chunk -> its (driver, chunk) with the ReLU epilogue
+RELU_TWINS = {"conv_forward_chunk": (conv_forward_relu_par, conv_forward_relu_chunk),
+              "gemm_col2im_chunk": (gemm_col2im_relu_par, gemm_col2im_relu_chunk)}
 
 
 @njit(cache=True, nogil=True)

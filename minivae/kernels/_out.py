@@ -4,7 +4,8 @@ A kernel given ``out=`` writes its result into that array and returns it, with t
 ``out=``: the compiled step's memory planner hands kernels buffers whose lifetimes do not overlap. ``out`` must be
 an array of the inputs' array module (NumPy, or CuPy on a GPU), C-contiguous, writeable, of exactly the result's
 shape and dtype; anything else raises ValueError naming the expected shape and dtype (nothing is converted: a
-silent copy would defeat the buffer reuse).
+silent copy would defeat the buffer reuse). ``out`` must not overlap the kernel's inputs, except where a kernel
+says so (``relu_forward(x, out=x)``, ``relu_backward(g, y, out=g)``: elementwise, in place).
 """
 from __future__ import annotations
 

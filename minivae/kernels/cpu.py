@@ -6,23 +6,26 @@ The convolutions are :mod:`minivae.kernels._cpu_conv` (the kernels: shapes, dtyp
 dense, reparameterize + KL, BCE with logits and ReLU are :mod:`minivae.kernels._cpu_elementwise`. What they share:
 the chunking, the parallel launch and the dtype check (:mod:`minivae.kernels._cpu_threads`) and SciPy's GEMM
 callable from jitted code with the BLAS thread limit (:mod:`minivae.kernels._blas`).
+
+For the compiled step (issue 24): ``out=`` on the kernels returning one array (:mod:`minivae.kernels._out`), the
+ReLU epilogue ``relu=True`` of the forward convolutions and dense (:mod:`minivae.kernels._cpu_epilogue`), and
+``relu_output=`` on the two backward kernels below, which mask ``grad_output`` as :func:`relu_backward` does
+before the kernel runs (a separate pass: not fused into the kernels' reads).
 """
 from __future__ import annotations
 
-from minivae.kernels import KERNELS
+from minivae.kernels import KERNELS, _cpu_conv, _cpu_elementwise
 
 # ``__all__`` is built from KERNELS, which ruff cannot read: the imports below carry noqa: F401
 from minivae.kernels._cpu_conv import (  # noqa: F401  (the kernel set's names, re-exported)
     conv2d_backward_bias,
     conv2d_backward_weight,
     conv2d_forward,
-    conv_transpose2d_backward,
     conv_transpose2d_forward,
 )
 from minivae.kernels._cpu_elementwise import (  # noqa: F401  (the kernel set's names, re-exported)
     bce_with_logits_backward,
     bce_with_logits_forward,
-    dense_backward,
     dense_forward,
     relu_backward,
     relu_forward,
@@ -32,6 +35,23 @@ from minivae.kernels._cpu_elementwise import (  # noqa: F401  (the kernel set's 
 from minivae.kernels._cpu_threads import num_threads
 
 __all__ = [*KERNELS, "threads"]
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None, relu_output=None):
+    """:func:`minivae.kernels._cpu_conv.conv_transpose2d_backward` (shapes, dtypes, ``out``, errors there), with
+    ``grad_output`` first masked by :func:`relu_backward` where ``relu_output`` (the output of a ReLU that followed
+    the transposed convolution) is given: the bits of calling ``relu_backward`` first."""
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
+    return _cpu_conv.conv_transpose2d_backward(grad_output, x, weight, stride, padding, out=out)
+
+
+def dense_backward(grad_output, x, weight, *, relu_output=None):
+    """:func:`minivae.kernels._cpu_elementwise.dense_backward` (``(gx, gw, gb)``), with ``grad_output`` first masked
+    by :func:`relu_backward` where ``relu_output`` is given: the bits of calling ``relu_backward`` first."""
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
+    return _cpu_elementwise.dense_backward(grad_output, x, weight)
 
 
 def threads() -> int:

@@ -197,12 +197,15 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *
     return _gather(xp, dtype, x, weight, bias, shape, stride, padding, out, relu)
 
 
-def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None):
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None, relu_output=None):
     """Both gradients of conv_transpose2d, as :func:`minivae.kernels.reference.conv_transpose2d_backward`:
     ``(conv2d_forward(gy, W), conv2d_backward_weight(x, gy))``, shapes ``(N, C_in, H, W)``, ``(C_in, C_out, kH, kW)``
-    (into ``out=(gx_out, gW_out)`` where given, either None).
+    (into ``out=(gx_out, gW_out)`` where given, either None). ``relu_output``: ``gy`` is first masked by
+    :func:`relu_backward` (one more launch, not fused; the bits of calling it first).
     """
     gx_out, gw_out = _out.pair(out, "conv_transpose2d_backward")
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
     return (conv2d_forward(grad_output, weight, None, stride, padding, out=gx_out),
             conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding, out=gw_out))
 
@@ -230,8 +233,11 @@ def dense_forward(x, weight, bias, *, out=None, relu=False):
     return _gemm(xp, dtype, x, False, weight, True, bias, (x.shape[0], weight.shape[0]), out, relu)
 
 
-def dense_backward(grad_output, x, weight):
-    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``, shapes of x, weight and ``(out_features,)``."""
+def dense_backward(grad_output, x, weight, *, relu_output=None):
+    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``, shapes of x, weight and ``(out_features,)``;
+    ``relu_output``: ``gy`` first masked by :func:`relu_backward` (one more launch, not fused)."""
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
     xp, dtype, (gy, x, weight) = _prepare(grad_output, x, weight)
     gx = _gemm(xp, dtype, gy, False, weight, False, None, x.shape)
     gw = _gemm(xp, dtype, gy, True, x, False, None, weight.shape)

@@ -76,7 +76,7 @@ def _epilogue(xp, y, bias, relu, out, kernel):
     ``out`` (checked by :func:`minivae.kernels._out.check`) or a new array, then ``max(y, 0)`` in place where
     ``relu`` (NaN stays NaN, as :func:`relu_forward`). The bits of the unfused ops."""
     if out is None:
-        y = xp.ascontiguousarray(y) if bias is None else y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+        y = xp.ascontiguousarray(y if bias is None else y + bias.reshape((1, -1) + (1,) * (y.ndim - 2)))
     else:
         dtype = y.dtype if bias is None else xp.result_type(y, bias)
         _out.check(out, y.shape, dtype, kernel, xp)

@@ -37,6 +37,17 @@ GPU_CONV = [(1, 1, 2, 4, 4, (3, 3), (1, 1), (1, 1), True), (2, 2, 2, 5, 4, (2, 2
 DENSE = [(1, 3, 2, True), (5, 7, 4, False), (4, 33, 17, True)]
 
 
+def _impl_case_pairs():
+    """(kernel set, case index) pairs: every CONV case on the CPU sets, the small GPU_CONV ones on the simulator."""
+    pairs = []
+    for impl in IMPLS:
+        name = impl if isinstance(impl, str) else impl.values[0]
+        marks = () if isinstance(impl, str) else impl.marks
+        for ci in range(len(GPU_CONV if name == "gpu" else CONV)):
+            pairs.append(pytest.param(name, ci, marks=marks, id=f"{name}-{ci}"))
+    return pairs
+
+
 def _cases(impl, cases, small):
     return small if impl == "gpu" else cases
 
@@ -74,7 +85,9 @@ def _check_out_and_relu(mod, name, args, nan):
     assert got is out
     _same_bits(out, plain)
     expected = mod.relu_forward(plain)
-    _same_bits(fn(*args, relu=True), expected)
+    fused = fn(*args, relu=True)
+    _same_bits(fused, expected)
+    assert plain.flags.c_contiguous and fused.flags.c_contiguous
     out = _out_like(plain)
     assert fn(*args, relu=True, out=out) is out
     _same_bits(out, expected)
@@ -82,14 +95,11 @@ def _check_out_and_relu(mod, name, args, nan):
         assert np.isnan(plain).any() and np.isnan(expected).any()
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl, ci", _impl_case_pairs())
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nan", [False, True])
-@pytest.mark.parametrize("ci", range(4))
 def test_conv_forward_out_and_relu_epilogue(impl, dtype, nan, ci):
     cases = _cases(impl, CONV, GPU_CONV)
-    if ci >= len(cases):
-        pytest.skip("fewer cases on this kernel set")
     mod = SETS[impl]
     x, weight, bias, stride, padding = _inputs(cases[ci], dtype, nan=nan)
     _check_out_and_relu(mod, "conv2d_forward", (x, weight, bias, stride, padding), nan)
@@ -140,13 +150,10 @@ def test_relu_out_and_in_place(impl, dtype, shape):
     _same_bits(g2, gx)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("impl, ci", _impl_case_pairs())
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ci", range(4))
 def test_backward_kernels_out(impl, dtype, ci):
     cases = _cases(impl, CONV, GPU_CONV)
-    if ci >= len(cases):
-        pytest.skip("fewer cases on this kernel set")
     mod = SETS[impl]
     x, weight, bias, stride, padding = _inputs(cases[ci], dtype)
     y = mod.conv2d_forward(x, weight, bias, stride, padding)
@@ -284,3 +291,25 @@ def test_adam_step_flat_rejects_bad_arguments():
         _cpu_adam.adam_step_flat(p, p.copy(), p.copy(), p.copy(), seg, *args, steps[:1])
     with pytest.raises(ValueError, match="steps"):
         _cpu_adam.adam_step_flat(p, p.copy(), p.copy(), p.copy(), seg, *args, steps * 0)
+
+
+# --------------------------------------------------------------------------- one contract on every set
+
+KEYWORDS = {
+    "conv2d_forward": {"out", "relu"}, "conv_transpose2d_forward": {"out", "relu"}, "dense_forward": {"out", "relu"},
+    "relu_forward": {"out"}, "relu_backward": {"out"}, "conv2d_backward_bias": {"out"},
+    "conv2d_backward_weight": {"out"}, "conv_transpose2d_backward": {"out", "relu_output"},
+    "dense_backward": {"relu_output"},
+}
+
+
+@pytest.mark.parametrize("impl", ["reference", "numba", "gpu", "cupy"])
+def test_every_kernel_set_takes_the_same_keyword_only_arguments_with_neutral_defaults(impl):
+    from minivae.kernels import cublas
+
+    mod = {**SETS, "cupy": cublas}[impl]
+    for name, expected in KEYWORDS.items():
+        params = inspect.signature(getattr(mod, name)).parameters.values()
+        kw = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        assert set(kw) == expected, (impl, name, kw)
+        assert all(d in (None, False) for d in kw.values()), (impl, name, kw)
