@@ -108,6 +108,7 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
 
     Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; stride, padding;
         ``out``: the result array (:mod:`minivae.kernels._out`); ``relu``: the epilogue of :mod:`._cpu_epilogue`.
+
     Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2*ph - kH) // sh + 1``, in the inputs' dtype.
     Raises: TypeError for dtypes other than float32 and float64; ValueError for a wrong ``out``.
     """

@@ -120,6 +120,7 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
     Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None, float32 or
         float64 (CuPy on a GPU, NumPy under the simulator); stride, padding ``(h, w)`` int pairs; ``out``: the
         result array (C-contiguous, the result's shape and dtype).
+
     Returns: ``(N, C_out, H_out, W_out)`` in the input dtype, ``H_out = (H + 2 ph - kH) // sh + 1``.
     Raises: TypeError for dtypes other than float32/float64; ValueError for a wrong ``out``.
     """
@@ -227,6 +228,7 @@ def dense_forward(x, weight, bias, *, out=None, relu=False):
 
     Args: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None;
         ``out``: the result array (C-contiguous, the result's shape and dtype, else ValueError).
+
     Returns: ``(N, out_features)`` in the input dtype (``out`` when given).
     """
     xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)

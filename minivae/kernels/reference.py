@@ -31,6 +31,7 @@ def im2col(x, kernel_size, stride, padding):
 
     Args:
         x: ``(N, C, H, W)``.
+
     Returns:
         A view ``(N, C, H_out, W_out, kH, kW)``; nothing is copied until it is contracted.
     """
@@ -63,6 +64,7 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
 
     Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; ``out``: the result
         array (C-contiguous, the result's shape and dtype, else ValueError).
+
     Returns: ``(N, C_out, H_out, W_out)`` (``out`` when given).
     """
     xp = get_array_module(x, weight)
@@ -126,6 +128,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *
 
     Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None; ``out``: the result
         array (C-contiguous, the result's shape and dtype, else ValueError).
+
     Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]`` (``out`` when
         given).
     """
@@ -143,6 +146,7 @@ def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=No
         ``out``: None or ``(gx_out, gW_out)``, either None (see :func:`conv2d_forward`); ``relu_output``: the
         output ``y`` of a ReLU that followed this convolution, whose mask (:func:`relu_backward`) is applied to
         ``grad_output`` first (same bits as calling ``relu_backward`` before).
+
     Returns: ``(gx (N, C_in, H, W), gW (C_in, C_out, kH, kW))``.
     """
     gx_out, gw_out = _out.pair(out, "conv_transpose2d_backward")
