@@ -21,6 +21,8 @@ from minivae.ops.creation import (arange, empty, eye, from_numpy, full, full_lik
                                   ones_like, rand, rand_like, randint, randint_like, randn, randn_like, tensor, zeros,
                                   zeros_like)
 
+from minivae.compiler import compile  # noqa: A004  (torch.compile's name)
+
 __version__ = "0.1.0"
 
 # dtypes under PyTorch's names (NumPy dtypes: minivae tensors hold NumPy / CuPy arrays)
@@ -40,7 +42,8 @@ def __getattr__(name):  # lazy sub-packages: nn, optim, models, data
     raise AttributeError(f"module 'minivae' has no attribute {name!r}")
 
 
-__all__ = ["backend", "kernels", "autograd", "functional", "Function", "GradcheckError", "Tensor", "detect_anomaly",
+__all__ = ["backend", "kernels", "autograd", "functional", "compile", "Function", "GradcheckError", "Tensor",
+           "detect_anomaly",
            "enable_grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "no_grad", "set_grad_enabled", "tensor",
            "from_numpy", "as_tensor",
            "zeros", "ones", "empty", "full", "arange", "linspace", "eye", "rand", "randn", "randint", "zeros_like",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from minivae.run_checks import (  # DivergedError, NonFiniteLossError: re-export
 )
 from minivae.runs import CHECKPOINT, METRICS, clear_run, open_run_folder
 from minivae.signals import GracefulStop
+from minivae.steps import ELBOStep, sample_eps, train_step  # noqa: F401  (train_step: re-exported)
 
 
 class FigureError(OSError):
@@ -83,41 +83,14 @@ class TrainConfig:
     capacity_max: float | None = None  # Burgess et al. 2018: target KL C_max, nats (None: plain beta loss)
     capacity_steps: int = 100000  # steps over which C rises linearly from 0 to C_max
     gamma: float = 1000.0  # weight of |KL - C| (Burgess et al. 2018 use 1000 on dSprites)
+    eager: bool = False  # run the textbook op-by-op step instead of the compiled one (same bits)
 
     #: keys that must match when resuming from a checkpoint
     STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "test_limit", "beta",
                   "binarize", "model_options", "likelihood", "capacity_max", "capacity_steps", "gamma")
 
 
-# --------------------------------------------------------------------------- steps
-
-
-def sample_eps(rng: np.random.Generator, n: int, latent_dim: int, dtype, device: str):
-    """Standard normal noise ``(n, latent_dim)`` drawn on the host (so CPU and GPU runs see the same eps)."""
-    return backend.to_device(rng.standard_normal((n, latent_dim)).astype(dtype), device)
-
-
-def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: float = 1.0,
-               capacity: float | None = None, gamma: float = 1.0) -> dict:
-    """One Adam step on the batch ``x`` (``(N, C, H, W)`` array on the model's device).
-
-    ``y``: one-hot labels ``(N, num_classes)`` (array on the model's device) for conditional models.
-    ``beta``: KL weight; ``capacity``/``gamma``: the capacity loss ``recon + gamma |KL - C|`` (see
-    :func:`~minivae.models.negative_elbo`).
-    Returns ``{"loss", "recon", "kl"}``: batch means in nats (floats).
-    Raises:
-        NonFiniteLossError: the loss is NaN/Inf (checked before the update, so parameters are untouched).
-    """
-    eps = sample_eps(rng, x.shape[0], model.latent_dim, x.dtype, model.device)
-    terms = negative_elbo(model, Tensor(x), Tensor(eps), y=None if y is None else Tensor(y), beta=beta,
-                          capacity=capacity, gamma=gamma)
-    loss = float(terms.loss.item())
-    if not math.isfinite(loss):
-        raise NonFiniteLossError(f"loss is {loss}")
-    optimizer.zero_grad()
-    terms.loss.backward()
-    optimizer.step()
-    return {"loss": loss, "recon": float(terms.recon.data.mean()), "kl": float(terms.kl.data.mean())}
+# --------------------------------------------------------------------------- evaluation
 
 
 def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=None) -> dict:
@@ -337,6 +310,7 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
 
         if cpu_kernels.cache_is_cold():  # one line instead of a progress bar frozen at 0 while Numba compiles
             log("compiling the Numba CPU kernels (first run only: they are cached for the next runs) ...")
+    runner = ELBOStep(model, optimizer, beta=config.beta, gamma=config.gamma, compiled=not config.eager)
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
@@ -352,7 +326,7 @@ def _fit(config, out, resume, data, log, stop, overwrite=False):
                 with stop.deferred():  # a signal ends the step first
                     stats = train_step(model, optimizer, backend.to_device(xb, config.device), eps_rng,
                                        y=None if yb is None else backend.to_device(yb, config.device),
-                                       beta=config.beta, capacity=capacity, gamma=config.gamma)
+                                       beta=config.beta, capacity=capacity, gamma=config.gamma, step=runner)
             except NonFiniteLossError as err:
                 kept = f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists() else \
                     "no checkpoint had been written yet"

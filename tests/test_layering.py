@@ -9,7 +9,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "minivae"
 
 LAYERS = {  # first path component inside minivae/ -> rank
     "backend": 0, "kernels": 1, "autograd": 2, "ops": 3, "functional": 3, "nn": 4, "optim": 4, "models": 5,
-    "data": 6,
+    "data": 6, "compiler": 6,
 }
 APP = 7  # everything else: cli, commands, train, evaluate, plots, checkpoint, opcheck, viz, ...
 

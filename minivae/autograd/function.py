@@ -33,7 +33,7 @@ import numpy as np
 from numpy import ndarray
 
 from minivae import kernels
-from minivae.autograd import anomaly, grad_mode
+from minivae.autograd import anomaly, capture, grad_mode
 from minivae.autograd.tensor import Tensor, VersionCounter, as_tensor
 from minivae.backend import check_same_device, get_array_module
 
@@ -186,6 +186,9 @@ class Function:
         if cls.is_view and get_array_module(arrays[0]).may_share_memory(results[0].data, arrays[0]):
             results[0]._version_counter = tensors[0]._version_counter
             results[0]._base = tensors[0] if tensors[0]._base is None else tensors[0]._base
+        recorder = capture.active()
+        if recorder is not None:  # minivae.compile is recording a step: report the op before it joins the graph
+            recorder.op(fn, tensors, raw, results)
         dual = forward_ad.is_active() and any([t._fw_tangent is not None for t in tensors])
         if record or dual:  # (otherwise fn is dropped here, with what it saved)
             fn.inputs = tensors

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from minivae import backend
+from minivae.autograd import capture
 
 
 def _as_array(data, dtype=None):
@@ -190,6 +191,8 @@ class Tensor:
         """The value of a one-element tensor as a Python number. Raises ValueError for more elements."""
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        if capture.active() is not None:
+            capture.active().host_read()
         return backend.to_device(self.data, backend.CPU).reshape(()).item()
 
     def tolist(self):
@@ -256,10 +259,16 @@ class Tensor:
 
     def _store_grad(self, grad: Tensor, keep_graph: bool) -> None:
         """``.grad += grad``: a detached copy unless ``keep_graph`` (``create_graph=True``)."""
+        recorder = capture.active()
+        if recorder is not None and keep_graph:
+            recorder.create_graph()
+        given, accumulated = grad.data, self.grad is not None
         if not keep_graph:
             grad = Tensor._make(grad.data.copy())
         self.grad = grad if self.grad is None else (self.grad + grad if keep_graph else
                                                     Tensor._make(self.grad.data + grad.data))
+        if recorder is not None:
+            recorder.store_grad(self, given, self.grad.data, accumulated)
 
     def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
                  inputs=None) -> None:

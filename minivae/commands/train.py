@@ -64,6 +64,8 @@ def add_arguments(p) -> None:
                    help="replace the run already saved in --out (without it such a folder is refused)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--eager", action="store_true",
+                   help="run the op-by-op (textbook) step instead of the compiled one; same results, slower")
 
 
 def interrupted_message(config, err) -> str:
@@ -150,6 +152,7 @@ def config_from_args(args) -> TrainConfig:
         config.figures = False
     if args.no_progress:
         config.progress = False
+    config.eager = bool(getattr(args, "eager", False))
     return config
 
 

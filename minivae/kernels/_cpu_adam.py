@@ -4,7 +4,8 @@ calls it, as it calls :func:`minivae.kernels.gpu.fused_adam_step` on the GPU).
 NumPy spends about ten array operations per parameter on an Adam step (``m *= b1``, ``m += (1 - b1) * g``,
 ...), each a few microseconds of dispatch and a pass over memory: about 0.2-0.3 ms of a conv VAE training step
 (14 parameters) on the 2-core development machine, 2-3% of the step at batch 32. One loop does it in one
-pass and one call.
+pass and one call; :func:`adam_step_flat` does every parameter of flat buffers in one call (the compiled step's
+fused Adam).
 
 Bits: the loop repeats :meth:`minivae.optim.Adam._update`'s NumPy operations in the same order and in the
 arrays' dtype (the scalars are converted to that dtype first, as NumPy 2 does with Python floats; no
@@ -59,3 +60,43 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr: float, beta1: float, beta2: 
     f = param.dtype.type
     _adam_loop(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), f(beta1),
                f(1 - beta1), f(beta2), f(1 - beta2), f(1 - beta2 ** step), f(lr / (1 - beta1 ** step)), f(eps))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _adam_flat_loop(p, g, m, v, segments, coef, b1, one_minus_b1, b2, one_minus_b2, eps):
+    for s in range(segments.shape[0]):
+        lo, hi = segments[s, 0], segments[s, 1]
+        _adam_loop(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], b1, one_minus_b1, b2, one_minus_b2, coef[s, 0],
+                   coef[s, 1], eps)
+
+
+def adam_step_flat(param, grad, exp_avg, exp_avg_sq, segments, lr: float, beta1: float, beta2: float, eps: float,
+                   steps) -> None:
+    """:func:`adam_step` of several parameters in one jitted call, on flat buffers holding them side by side (the
+    compiled step's "Adam over all parameters in one kernel call"), with the bits of :func:`adam_step` called per
+    parameter: each segment runs the same loop with its scalars computed as there (``1 - beta2**t`` and
+    ``lr / (1 - beta1**t)`` in Python floats, then converted to the buffers' dtype).
+
+    Args: param, exp_avg (m), exp_avg_sq (v): 1-D NumPy buffers, updated in place; grad: 1-D, read; all
+        C-contiguous, one length and one dtype, float32 or float64. segments: int64 ``(P, 2)``, the ``[lo, hi)``
+        element range of each parameter to update (``0 <= lo <= hi <= len``; ranges outside them are left
+        untouched). steps: int ``(P,)``, each parameter's own step count ``t`` (from 1, already incremented).
+    Raises: ValueError for buffers :func:`fits` rejects or that are not 1-D, for segments of another shape or
+        outside the buffers, and for steps of another length or below 1.
+    """
+    if not (fits(param, grad, exp_avg, exp_avg_sq) and param.ndim == 1):
+        raise ValueError("adam_step_flat takes 1-D writeable C-contiguous NumPy float32/float64 buffers of one length "
+                         "and dtype")
+    segments = np.ascontiguousarray(segments, dtype=np.int64)
+    if segments.ndim != 2 or segments.shape[1] != 2 or (segments.size and not (
+            segments.min() >= 0 and segments.max() <= param.size and (segments[:, 0] <= segments[:, 1]).all())):
+        raise ValueError(f"adam_step_flat: segments must be int64 (P, 2) ranges [lo, hi) with 0 <= lo <= hi <= "
+                         f"{param.size}; got shape {segments.shape}")
+    steps = [int(t) for t in np.asarray(steps).reshape(-1)]
+    if len(steps) != segments.shape[0] or any(t < 1 for t in steps):
+        raise ValueError(f"adam_step_flat: steps must hold one step count >= 1 per segment ({segments.shape[0]}); "
+                         f"got {steps}")
+    f = param.dtype.type
+    coef = np.array([(f(1 - beta2 ** t), f(lr / (1 - beta1 ** t))) for t in steps], dtype=param.dtype)
+    _adam_flat_loop(param, grad, exp_avg, exp_avg_sq, segments, coef.reshape(len(steps), 2), f(beta1),
+                    f(1 - beta1), f(beta2), f(1 - beta2), f(eps))

@@ -24,6 +24,7 @@ import threading
 
 import numpy as np
 
+from minivae.kernels import _cpu_epilogue, _out
 from minivae.kernels._cpu_conv_jit import (
     _tap_index,
     channel_sum_chunk,
@@ -96,33 +97,35 @@ def _sum_parts(parts, shape):
     return total.reshape(shape)
 
 
-def conv2d_forward(x, weight, bias, stride, padding):
+def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
     """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]`` (im2col + GEMM).
 
-    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; stride, padding.
+    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; stride, padding;
+        ``out``: the result array (:mod:`minivae.kernels._out`); ``relu``: the epilogue of :mod:`._cpu_epilogue`.
     Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2*ph - kH) // sh + 1``, in the inputs' dtype.
-    Raises: TypeError for dtypes other than float32 and float64.
+    Raises: TypeError for dtypes other than float32 and float64; ValueError for a wrong ``out``.
     """
     check_dtype("conv2d_forward", x, weight, bias)
     x, weight = _same_dtype(x, weight)
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     ho, wo = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
-    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    out = _out.output(out, (n, c_out, ho, wo), x.dtype, "conv2d_forward")
     b, has_b = _bias_args(bias, x.dtype)
     idx = _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_in * kh * kw, c_out, ho * wo, x.itemsize)
-    run(conv_forward_par, conv_forward_chunk, bounds, x, weight.reshape(c_out, c_in * kh * kw), b, has_b,
-        idx, out.reshape(n, c_out, ho * wo), *_blas_args(x.dtype, bounds, words))
+    run(*_cpu_epilogue.drivers(relu, conv_forward_par, conv_forward_chunk, False), bounds, x,
+        weight.reshape(c_out, c_in * kh * kw), b, has_b, idx, out.reshape(n, c_out, ho * wo),
+        *_blas_args(x.dtype, bounds, words))
     return out
 
 
-def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding, *, out=None):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``.
 
     Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, kernel_size ``(kH, kW)``.
-    Returns: ``(C_out, C_in, kH, kW)`` in the inputs' dtype.
+    Returns: ``(C_out, C_in, kH, kW)`` in the inputs' dtype (copied into ``out`` when given: ``_out.write``).
     """
     check_dtype("conv2d_backward_weight", grad_output, x)
     grad_output, x = _same_dtype(grad_output, x)
@@ -135,12 +138,12 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
     words = weight_grad_words(_most(bounds), c_in * kh * kw, c_out, ho * wo, x.itemsize)
     run(weight_grad_par, weight_grad_chunk, bounds, grad_output.reshape(n, c_out, ho * wo), x, idx, parts,
         *_blas_args(grad_output.dtype, bounds, words))
-    return _sum_parts(parts, (c_out, c_in, kh, kw))
+    return _out.write(out, _sum_parts(parts, (c_out, c_in, kh, kw)), "conv2d_backward_weight")
 
 
-def conv2d_backward_bias(grad_output):
+def conv2d_backward_bias(grad_output, *, out=None):
     """Bias gradient of conv2d and conv_transpose2d: ``grad_output (N, C, H, W)`` summed over N, H, W
-    (accumulated in float64) -> ``(C,)`` in its dtype."""
+    (accumulated in float64) -> ``(C,)`` in its dtype (copied into ``out`` when given: ``_out.write``)."""
     check_dtype("conv2d_backward_bias", grad_output)
     g = np.ascontiguousarray(grad_output)
     n, c = g.shape[:2]
@@ -148,13 +151,13 @@ def conv2d_backward_bias(grad_output):
     bounds = chunk_bounds(n, min_chunk=max(1, (1 << 16) // max(1, g3.shape[1] * g3.shape[2])))  # small: 1 chunk
     parts = np.empty((bounds.size - 1, c), dtype=np.float64)
     run(channel_sum_par, channel_sum_chunk, bounds, g3, parts)
-    return np.sum(parts, axis=0).astype(g.dtype)
+    return _out.write(out, np.sum(parts, axis=0).astype(g.dtype), "conv2d_backward_bias")
 
 
-def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *, out=None, relu=False):
     """Transposed convolution, the adjoint of conv2d with the same weight: ``col2im(W^T @ x) + b``.
 
-    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
+    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None; out, relu: as above.
     Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
     check_dtype("conv_transpose2d_forward", x, weight, bias)
@@ -162,40 +165,42 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
     n, c_in, h, w = x.shape
     c_out, kh, kw = weight.shape[1:]
     ho, wo = conv_transpose_output_hw(x.shape, (kh, kw), stride, padding, output_padding)
-    out = np.empty((n, c_out, ho, wo), dtype=x.dtype)
+    out = _out.output(out, (n, c_out, ho, wo), x.dtype, "conv_transpose2d_forward")
     b, has_b = _bias_args(bias, x.dtype)
     idx = _tap_index(ho, wo, kh, kw, stride[0], stride[1], padding[0], padding[1], h, w)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_out * kh * kw, c_in, h * w, x.itemsize)
-    run(gemm_col2im_par, gemm_col2im_chunk, bounds, x.reshape(n, c_in, h * w),
-        weight.reshape(c_in, c_out * kh * kw), b, has_b, idx, out, *_blas_args(x.dtype, bounds, words))
+    run(*_cpu_epilogue.drivers(relu, gemm_col2im_par, gemm_col2im_chunk, True), bounds,
+        x.reshape(n, c_in, h * w), weight.reshape(c_in, c_out * kh * kw), b, has_b, idx, out,
+        *_blas_args(x.dtype, bounds, words))
     return out
 
 
-def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None):
     """Both gradients of conv_transpose2d: ``gx = conv2d_forward(gy, W)`` and ``gW = conv2d_backward_weight(x, gy)``
     (conv2d's weight gradient with the roles of input and output swapped). Both read im2col(gy): each block of
     examples is im2col'ed once for the two GEMMs, with the bits of the two kernels (the same GEMMs on the same
     columns). With fewer than 32 columns (``C_out*kH*kW < 32``) it calls the two kernels.
 
     Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``.
-    Returns: ``(gx (N, C_in, H, W), gW (C_in, C_out, kH, kW))`` in the inputs' dtype.
+    Returns: ``(gx (N, C_in, H, W), gW (C_in, C_out, kH, kW))`` in the inputs' dtype (``out``: a pair of them or None).
     """
     check_dtype("conv_transpose2d_backward", grad_output, x, weight)
+    gx_out, gw_out = _out.pair(out, "conv_transpose2d_backward")
     grad_output, x, weight = _same_dtype(grad_output, x, weight)
     n, c_out, ho, wo = grad_output.shape
     c_in, _, kh, kw = weight.shape
     h, w = x.shape[2:]
     ckk = c_out * kh * kw
     if ckk < 32 or n == 0:  # no folded weight-gradient path to share
-        return (conv2d_forward(grad_output, weight, None, stride, padding),
-                conv2d_backward_weight(x, grad_output, (kh, kw), stride, padding))
+        return (conv2d_forward(grad_output, weight, None, stride, padding, out=gx_out),
+                conv2d_backward_weight(x, grad_output, (kh, kw), stride, padding, out=gw_out))
     idx = _tap_index(ho, wo, kh, kw, stride[0], stride[1], padding[0], padding[1], h, w)
     bounds = chunk_bounds(n)
-    gx = np.empty((n, c_in, h, w), dtype=grad_output.dtype)
+    gx = _out.output(gx_out, (n, c_in, h, w), grad_output.dtype, "conv_transpose2d_backward")
     parts = np.empty((bounds.size - 1, c_in, ckk), dtype=grad_output.dtype)
     words = weight_grad_words(_most(bounds), ckk, c_in, h * w, x.itemsize, c_w=c_in)
     run(forward_and_weight_grad_par, forward_and_weight_grad_chunk, bounds, grad_output, weight.reshape(c_in, ckk),
         x.reshape(n, c_in, h * w), idx, gx.reshape(n, c_in, h * w), parts,
         *_blas_args(grad_output.dtype, bounds, words))
-    return gx, _sum_parts(parts, (c_in, c_out, kh, kw))
+    return gx, _out.write(gw_out, _sum_parts(parts, (c_in, c_out, kh, kw)), "conv_transpose2d_backward")

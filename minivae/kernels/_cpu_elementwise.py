@@ -6,15 +6,19 @@ Reparameterize + KL forward gives ``z`` and the per-example KL in one pass and i
 ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and appendix B); binary cross-entropy with logits uses the
 stable ``max(x,0) - x t + log1p(exp(-|x|))`` and its gradient ``sigmoid(x) - t`` with the sigmoid computed from
 ``exp(-|x|)``, so nothing overflows. The dense layer's GEMMs are NumPy's, with the BLAS held at one thread during
-the call (threadpoolctl). float32 and float64 (other floating dtypes: TypeError); outputs have the inputs' shape and dtype (0-d
-included); non-contiguous inputs are copied to C order. Each jitted function compiles once per dtype on first use
-and is cached on disk (``cache=True``).
+the call (threadpoolctl). float32 and float64 (other floating dtypes: TypeError); outputs have the inputs' shape
+and dtype (0-d included); non-contiguous inputs are copied to C order. Each jitted function compiles once per dtype
+on first use and is cached on disk (``cache=True``). ``out=`` (dense and ReLU forward, ReLU backward) writes the
+result into a given array (:mod:`minivae.kernels._out`); ``dense_forward(..., relu=True)`` adds the bias and the
+ReLU in one pass (:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
+from minivae.kernels import _out
+from minivae.kernels._cpu_epilogue import bias_relu_rows
 from minivae.kernels._cpu_threads import check_dtype, chunk_bounds, one_blas_thread, run
 
 # elements per chunk at least (smaller arrays run as one chunk on the calling thread): ReLU is a copy-speed pass;
@@ -31,13 +35,19 @@ def _c(a):
 # --------------------------------------------------------------------------- dense
 
 
-def dense_forward(x, weight, bias):
-    """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``,
-    bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the input dtype."""
+def dense_forward(x, weight, bias, *, out=None, relu=False):
+    """``y = x @ weight.T + bias`` (then ``max(y, 0)`` where ``relu``, in the bias's pass); x ``(N, in_features)``,
+    weight ``(out_features, in_features)``, bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the
+    input dtype, in ``out`` when given (NumPy's GEMM writes there). Raises ValueError for a wrong ``out``."""
     check_dtype("dense_forward", x, weight, bias)
+    if out is not None:
+        _out.check(out, (x.shape[0], weight.shape[0]), np.result_type(x, weight), "dense_forward")
     with one_blas_thread():  # small GEMMs: waking BLAS worker threads would slow the next conv kernel's chunks
-        y = np.dot(x, weight.T)
-    if bias is not None:
+        y = np.dot(x, weight.T) if out is None else np.dot(x, weight.T, out=out)
+    if relu:
+        b = _c(bias) if bias is not None else np.zeros(1, dtype=y.dtype)
+        bias_relu_rows(y.reshape(y.shape[0], y.shape[1], 1), 0, y.shape[0], b, bias is not None, True, y.dtype.type(0))
+    elif bias is not None:
         _add_bias_rows(y, _c(bias))
     return y
 
@@ -114,31 +124,33 @@ def bce_with_logits_backward(grad_output, logits, target):
 
 # --------------------------------------------------------------------------- ReLU
 
-def relu_forward(x):
+def relu_forward(x, *, out=None):
     """``y = max(x, 0)`` (a NaN stays NaN), elementwise, one pass split over the threads; the shape (0-d
-    included) and dtype of ``x``."""
+    included) and dtype of ``x``, written into ``out`` when given (``x`` itself included). Raises ValueError for
+    a wrong ``out``."""
     check_dtype("relu_forward", x)
     x = _c(x)
     flat = x.reshape(-1)
-    out = np.empty_like(flat)
+    out = _out.output(out, x.shape, x.dtype, "relu_forward")
     run(relu_forward_par, relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK),
-        flat, flat.dtype.type(0), out)
-    return out.reshape(x.shape)
+        flat, flat.dtype.type(0), out.reshape(-1))
+    return out
 
 
-def relu_backward(grad_output, output):
+def relu_backward(grad_output, output, *, out=None):
     """``gx = 0`` where the ReLU's output ``y <= 0``, else ``gy`` (as PyTorch's ``threshold_backward``: a NaN
     ``y`` passes ``gy``), one pass. ``grad_output`` and ``output`` have one shape; the result has it and the
-    dtype of ``grad_output``. Raises ValueError for different shapes."""
+    dtype of ``grad_output``, written into ``out`` when given (``grad_output`` itself included: in place).
+    Raises ValueError for different shapes or a wrong ``out``."""
     check_dtype("relu_backward", grad_output, output)
     gy, y = _c(grad_output), _c(output)
     if gy.shape != y.shape:
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
     g, yf = gy.reshape(-1), y.reshape(-1)
-    out = np.empty_like(g)
+    out = _out.output(out, gy.shape, gy.dtype, "relu_backward")
     run(relu_backward_par, relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK),
-        g, yf, g.dtype.type(0), out)
-    return out.reshape(gy.shape)
+        g, yf, g.dtype.type(0), out.reshape(-1))
+    return out
 
 
 # --------------------------------------------------------------------------- jitted loops

@@ -8,14 +8,15 @@ first launch), so this module imports on machines without a GPU.
 
 Kernels (indices are NCHW; "S" is the number of batch splits a reduction is cut into):
 
-* ``conv_forward``: direct convolution, one thread per output element.
+* ``conv_forward``: direct convolution, one thread per output element (bias and ReLU fused: ``relu`` nonzero
+  stores ``0 if acc < 0 else acc``, the bits of ``relu_forward``).
 * ``conv_gather``: the conv2d input gradient in gather form, which is also the transposed-convolution
-  forward (bias fused); one thread per element of the result, no atomics.
+  forward (bias and ReLU fused); one thread per element of the result, no atomics.
 * ``conv_weight_grad_taps`` (at most :data:`KMAX` taps, kept in registers; one block per (o, c) and batch
   split) and ``conv_weight_grad`` (larger kernels; one block per weight element): the conv2d weight
   gradient.
 * ``channel_sum``: the conv bias gradient, one block per channel and batch split.
-* ``gemm``: tiled shared-memory GEMM, either operand transposed, bias fused; ``column_sum``.
+* ``gemm``: tiled shared-memory GEMM, either operand transposed, bias and ReLU fused; ``column_sum``.
 * ``reparam_kl_forward`` / ``reparam_kl_backward``, ``bce_forward`` / ``bce_backward``, ``relu_forward`` /
   ``relu_backward``: elementwise.
 * ``adam_step``: one Adam step of every parameter with a gradient, over flat buffers (the fused Adam of
@@ -74,7 +75,7 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
         return buf[0]
 
     @cuda.jit
-    def conv_forward(x, w, bias, has_bias, sh, sw, ph, pw, y):
+    def conv_forward(x, w, bias, has_bias, relu, sh, sw, ph, pw, y):
         # y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] x[n, c, i*sh + p - ph, j*sw + q - pw]
         idx = cuda.grid(1)
         n_, o_, ho, wo = y.shape
@@ -92,10 +93,12 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
                         u = j * sw + q - pw
                         if u >= 0 and u < w_in:
                             acc += w[o, c, p, q] * x[n, c, h, u]
+        if relu and acc < zero:  # a NaN stays NaN, as relu_forward
+            acc = zero
         y[n, o, i, j] = acc
 
     @cuda.jit
-    def conv_gather(gy, w, bias, has_bias, sh, sw, ph, pw, gx):
+    def conv_gather(gy, w, bias, has_bias, relu, sh, sw, ph, pw, gx):
         # gx[n,c,h,u] = b[c] + sum over (o,p,q) with h = i*sh + p - ph, u = j*sw + q - pw of w[o,c,p,q] gy[n,o,i,j]
         # Threads walk each (n, c) plane in stride-phase-major order: all (h, u) with h % sh == a and
         # u % sw == b come together, so the threads of a warp share one set of taps (p = a + ph mod sh,
@@ -137,6 +140,8 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
                     if u + pw - q >= 0 and j < wo:
                         for o in range(o_):
                             acc += w[o, c, p, q] * gy[n, o, i, j]
+        if relu and acc < zero:
+            acc = zero
         gx[n, c, h, u] = acc
 
     @cuda.jit
@@ -214,8 +219,8 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
             part[split, o] = total
 
     @cuda.jit
-    def gemm(a, b, ta, tb, bias, has_bias, c):
-        # c = op(a) @ op(b) (+ bias[col]); op(a) = a.T when ta, op(b) = b.T when tb.
+    def gemm(a, b, ta, tb, bias, has_bias, relu, c):
+        # c = op(a) @ op(b) (+ bias[col]) (then max(c, 0) where relu); op(a) = a.T when ta, op(b) = b.T when tb.
         # Tiles are loaded so that consecutive threads (threadIdx.x) read consecutive addresses.
         sa = cuda.shared.array((TILE, TILE_PAD), ft)  # sa[r, k] = op(a)[i0 + r, k0 + k]
         sb = cuda.shared.array((TILE, TILE_PAD), ft)  # sb[k, s] = op(b)[k0 + k, j0 + s]
@@ -247,6 +252,8 @@ def kernels(dtype_name: str, tile: int, rblock: int) -> dict:
         if row < m_ and col < n_:
             if has_bias:
                 acc += bias[col]
+            if relu and acc < zero:
+                acc = zero
             c[row, col] = acc
 
     @cuda.jit

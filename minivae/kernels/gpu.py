@@ -21,17 +21,19 @@ current stream (so the kernels are ordered with CuPy's own work without host syn
 CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, no real GPU) the same kernels run in Python on NumPy arrays,
 with smaller thread blocks and GEMM tiles; that is how they are tested on machines without a GPU.
 
-Outputs are allocated with the inputs' array module and have the inputs' dtype (float32 or float64);
-the kernels accumulate in that dtype. Non-contiguous inputs are copied to C order first. Kernels are
-compiled lazily, once per dtype, on their first launch (``@cuda.jit`` without signatures: eager
-signatures need a driver at import time). Raises TypeError for other dtypes.
+Outputs are allocated with the inputs' array module and have the inputs' dtype (float32 or float64), or are the
+``out=`` array given (checked by :mod:`minivae.kernels._out`); ``relu=True`` (forward convolutions and dense)
+stores ``max(y, 0)`` from the kernel that computes ``y`` (no second launch). The kernels accumulate in that
+dtype. Non-contiguous inputs are copied to C order first. Kernels are compiled lazily, once per dtype, on their
+first launch (``@cuda.jit`` without signatures: eager signatures need a driver at import time). Raises TypeError
+for other dtypes.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from minivae.backend import get_array_module
-from minivae.kernels import KERNELS, _cuda_compat
+from minivae.kernels import KERNELS, _cuda_compat, _out
 from minivae.kernels._cuda_compat import simulated
 from minivae.kernels._cuda_sources import KMAX, kernels
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw
@@ -111,29 +113,31 @@ def _bias_arg(xp, dtype, bias):
 # --------------------------------------------------------------------------- conv2d
 
 
-def conv2d_forward(x, weight, bias, stride, padding):
-    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]``.
+def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
+    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]`` (then ``max(y, 0)``
+    where ``relu``, in the same kernel).
 
     Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None, float32 or
-        float64 (CuPy on a GPU, NumPy under the simulator); stride, padding ``(h, w)`` int pairs.
+        float64 (CuPy on a GPU, NumPy under the simulator); stride, padding ``(h, w)`` int pairs; ``out``: the
+        result array (C-contiguous, the result's shape and dtype).
     Returns: ``(N, C_out, H_out, W_out)`` in the input dtype, ``H_out = (H + 2 ph - kH) // sh + 1``.
-    Raises: TypeError for dtypes other than float32/float64.
+    Raises: TypeError for dtypes other than float32/float64; ValueError for a wrong ``out``.
     """
     xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
     n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
-    y = xp.empty((n, c_out, conv_output_size(h, kh, stride[0], padding[0]),
-                  conv_output_size(w, kw, stride[1], padding[1])), dtype=dtype)
+    y = _out.output(out, (n, c_out, conv_output_size(h, kh, stride[0], padding[0]),
+                          conv_output_size(w, kw, stride[1], padding[1])), dtype, "conv2d_forward", xp)
     b, has_bias = _bias_arg(xp, dtype, bias)
-    _launch_1d(xp, _kernel("conv_forward", dtype), y.size, x, weight, b, has_bias,
+    _launch_1d(xp, _kernel("conv_forward", dtype), y.size, x, weight, b, has_bias, int(relu),
                stride[0], stride[1], padding[0], padding[1], y)
     return y
 
 
-def _gather(xp, dtype, gy, weight, bias, out_shape, stride, padding):
-    out = xp.empty(out_shape, dtype=dtype)
+def _gather(xp, dtype, gy, weight, bias, out_shape, stride, padding, out=None, relu=False):
+    out = _out.output(out, out_shape, dtype, "conv_transpose2d_forward", xp)
     b, has_bias = _bias_arg(xp, dtype, bias)
-    _launch_1d(xp, _kernel("conv_gather", dtype), out.size, gy, weight, b, has_bias,
+    _launch_1d(xp, _kernel("conv_gather", dtype), out.size, gy, weight, b, has_bias, int(relu),
                stride[0], stride[1], padding[0], padding[1], out)
     return out
 
@@ -147,11 +151,11 @@ def _sum_splits(xp, dtype, part, shape):
     return out
 
 
-def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding, *, out=None):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``.
 
     Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, kernel_size ``(kH, kW)``.
-    Returns: ``(C_out, C_in, kH, kW)`` in the input dtype.
+    Returns: ``(C_out, C_in, kH, kW)`` in the input dtype (copied into ``out`` when given).
     """
     xp, dtype, (gy, x) = _prepare(grad_output, x)
     shape = (gy.shape[1], x.shape[1], int(kernel_size[0]), int(kernel_size[1]))
@@ -159,67 +163,71 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
         gw = xp.empty(shape, dtype=dtype)
         _launch(xp, _kernel("conv_weight_grad", dtype), gw.size, _reduce_block(), gy, x,
                 stride[0], stride[1], padding[0], padding[1], gw)
-        return gw
+        return _out.write(out, gw, "conv2d_backward_weight")
     blocks = shape[0] * shape[1]
     splits = _batch_splits(xp, gy.shape[0], blocks)
     part = xp.empty((splits,) + shape, dtype=dtype)
     _launch(xp, _kernel("conv_weight_grad_taps", dtype), (blocks, splits), _reduce_block(), gy, x,
             stride[0], stride[1], padding[0], padding[1], part)
-    return _sum_splits(xp, dtype, part, shape)
+    return _out.write(out, _sum_splits(xp, dtype, part, shape), "conv2d_backward_weight")
 
 
-def conv2d_backward_bias(grad_output):
-    """Bias gradient of conv2d and conv_transpose2d: ``(N, C, H, W)`` summed over N, H, W -> ``(C,)``."""
+def conv2d_backward_bias(grad_output, *, out=None):
+    """Bias gradient of conv2d and conv_transpose2d: ``(N, C, H, W)`` summed over N, H, W -> ``(C,)`` (copied
+    into ``out`` when given; ValueError for a wrong ``out``)."""
     xp, dtype, (gy,) = _prepare(grad_output)
     splits = _batch_splits(xp, gy.shape[0], gy.shape[1])
     part = xp.empty((splits, gy.shape[1]), dtype=dtype)
     _launch(xp, _kernel("channel_sum", dtype), (gy.shape[1], splits), _reduce_block(), gy, part)
-    return _sum_splits(xp, dtype, part, (gy.shape[1],))
+    return _out.write(out, _sum_splits(xp, dtype, part, (gy.shape[1],)), "conv2d_backward_bias")
 
 
 # --------------------------------------------------------------------------- conv_transpose2d
 
 
-def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
-    """Transposed convolution, the adjoint of conv2d with the same weight, bias fused.
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *, out=None, relu=False):
+    """Transposed convolution, the adjoint of conv2d with the same weight, bias (and ``relu``) fused.
 
-    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
+    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None; out: as above.
     Returns: ``(N, C_out, H_out, W_out)``, ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
     """
     xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
     shape = (x.shape[0], weight.shape[1]) + conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding,
                                                                      output_padding)
-    return _gather(xp, dtype, x, weight, bias, shape, stride, padding)
+    return _gather(xp, dtype, x, weight, bias, shape, stride, padding, out, relu)
 
 
-def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None):
     """Both gradients of conv_transpose2d, as :func:`minivae.kernels.reference.conv_transpose2d_backward`:
-    ``(conv2d_forward(gy, W), conv2d_backward_weight(x, gy))``, shapes ``(N, C_in, H, W)``, ``(C_in, C_out, kH, kW)``.
+    ``(conv2d_forward(gy, W), conv2d_backward_weight(x, gy))``, shapes ``(N, C_in, H, W)``, ``(C_in, C_out, kH, kW)``
+    (into ``out=(gx_out, gW_out)`` where given, either None).
     """
-    return (conv2d_forward(grad_output, weight, None, stride, padding),
-            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding))
+    gx_out, gw_out = _out.pair(out, "conv_transpose2d_backward")
+    return (conv2d_forward(grad_output, weight, None, stride, padding, out=gx_out),
+            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding, out=gw_out))
 
 
 # --------------------------------------------------------------------------- dense
 
 
-def _gemm(xp, dtype, a, ta, b, tb, bias, shape):
-    c = xp.empty(shape, dtype=dtype)
+def _gemm(xp, dtype, a, ta, b, tb, bias, shape, out=None, relu=False):
+    c = _out.output(out, shape, dtype, "dense_forward", xp)
     tile = _tile()
     grid = ((shape[1] + tile - 1) // tile, (shape[0] + tile - 1) // tile)
     bias_arr, has_bias = _bias_arg(xp, dtype, bias)
-    _launch(xp, _kernel("gemm", dtype), grid, (tile, tile), a, b, int(ta), int(tb), bias_arr, has_bias, c)
+    _launch(xp, _kernel("gemm", dtype), grid, (tile, tile), a, b, int(ta), int(tb), bias_arr, has_bias, int(relu), c)
     return c
 
 
-def dense_forward(x, weight, bias):
-    """``y = x @ weight.T + bias`` by the tiled GEMM kernel with the bias fused.
+def dense_forward(x, weight, bias, *, out=None, relu=False):
+    """``y = x @ weight.T + bias`` (then ``max(y, 0)`` where ``relu``) by the tiled GEMM kernel, bias and ReLU fused.
 
-    Args: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None.
-    Returns: ``(N, out_features)`` in the input dtype.
+    Args: x ``(N, in_features)``, weight ``(out_features, in_features)``, bias ``(out_features,)`` or None;
+        ``out``: the result array (C-contiguous, the result's shape and dtype, else ValueError).
+    Returns: ``(N, out_features)`` in the input dtype (``out`` when given).
     """
     xp, dtype, (x, weight, bias) = _prepare(x, weight, bias)
-    return _gemm(xp, dtype, x, False, weight, True, bias, (x.shape[0], weight.shape[0]))
+    return _gemm(xp, dtype, x, False, weight, True, bias, (x.shape[0], weight.shape[0]), out, relu)
 
 
 def dense_backward(grad_output, x, weight):
@@ -290,20 +298,23 @@ def bce_with_logits_backward(grad_output, logits, target):
 # --------------------------------------------------------------------------- ReLU
 
 
-def relu_forward(x):
-    """``y = max(x, 0)``, one thread per element; the shape and dtype of ``x``."""
+def relu_forward(x, *, out=None):
+    """``y = max(x, 0)``, one thread per element; the shape and dtype of ``x`` (into ``out`` when given, which may
+    be ``x``; ValueError for a wrong ``out``)."""
+    shape = np.shape(x)  # (a 0-d ``x`` comes out of _prepare 1-d: the result keeps x's own shape)
     xp, dtype, (x,) = _prepare(x)
-    out = xp.empty(x.shape, dtype=dtype)
+    out = _out.output(out, shape, dtype, "relu_forward", xp)
     _launch_1d(xp, _kernel("relu_forward", dtype), out.size, x.reshape(-1), out.reshape(-1))
     return out
 
 
-def relu_backward(grad_output, output):
-    """``gx = gy`` where the ReLU's output ``y > 0``, else 0; one thread per element."""
+def relu_backward(grad_output, output, *, out=None):
+    """``gx = gy`` where the ReLU's output ``y > 0``, else 0; one thread per element (into ``out`` when given,
+    which may be ``grad_output``: in place; ValueError for a wrong ``out``)."""
     xp, dtype, (gy, y) = _prepare(grad_output, output)
     if gy.shape != y.shape:
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
-    out = xp.empty(y.shape, dtype=dtype)
+    out = _out.output(out, np.shape(grad_output), dtype, "relu_backward", xp)
     _launch_1d(xp, _kernel("relu_backward", dtype), out.size, gy.reshape(-1), y.reshape(-1), out.reshape(-1))
     return out
 

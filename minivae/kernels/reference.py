@@ -9,11 +9,14 @@ convolution and, the same maths, the forward pass of a transposed convolution (D
 Conventions (as PyTorch): NCHW images; conv2d weight ``(C_out, C_in, kH, kW)``; conv_transpose2d weight
 ``(C_in, C_out, kH, kW)``; dense weight ``(out_features, in_features)``. ``stride``, ``padding`` and
 ``output_padding`` are ``(h, w)`` pairs of ints. Outputs have the dtype of the inputs. Works on NumPy and
-CuPy arrays alike (the array module is taken from the arguments).
+CuPy arrays alike (the array module is taken from the arguments). The kernels returning one array take ``out=``
+(write the result there and return it, same bits; :mod:`minivae.kernels._out`); the forward convolutions and
+dense take ``relu=True`` (``max(y, 0)`` after the bias: the bits of ``relu_forward`` of the result).
 """
 from __future__ import annotations
 
 from minivae.backend import get_array_module
+from minivae.kernels import _out
 from minivae.kernels.conv_arith import conv_output_size, conv_transpose_output_hw, conv_transpose_output_size  # noqa: F401  (re-exported: tests and users read the sizes here)
 
 # --------------------------------------------------------------------------- convolution helpers
@@ -54,19 +57,37 @@ def col2im(cols, input_size, stride, padding):
 # --------------------------------------------------------------------------- conv2d
 
 
-def conv2d_forward(x, weight, bias, stride, padding):
-    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]``.
+def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
+    """``y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] * x_pad[n, c, i*sh + p, j*sw + q]`` (then ``max(y, 0)``
+    where ``relu``).
 
-    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None.
-    Returns: ``(N, C_out, H_out, W_out)``.
+    Args: x ``(N, C_in, H, W)``, weight ``(C_out, C_in, kH, kW)``, bias ``(C_out,)`` or None; ``out``: the result
+        array (C-contiguous, the result's shape and dtype, else ValueError).
+    Returns: ``(N, C_out, H_out, W_out)`` (``out`` when given).
     """
     xp = get_array_module(x, weight)
     cols = im2col(x, weight.shape[2:], stride, padding)
     y = xp.tensordot(cols, weight, axes=((1, 4, 5), (1, 2, 3)))  # (N, H_out, W_out, C_out)
-    y = y.transpose(0, 3, 1, 2)
-    if bias is not None:
-        y = y + bias.reshape(1, -1, 1, 1)
-    return xp.ascontiguousarray(y)
+    return _epilogue(xp, y.transpose(0, 3, 1, 2), bias, relu, out, "conv2d_forward")
+
+
+def _epilogue(xp, y, bias, relu, out, kernel):
+    """The forward kernels' ending: ``y (N, C, ...)`` plus ``bias`` per channel (if not None), C-contiguous, in
+    ``out`` (checked by :func:`minivae.kernels._out.check`) or a new array, then ``max(y, 0)`` in place where
+    ``relu`` (NaN stays NaN, as :func:`relu_forward`). The bits of the unfused ops."""
+    if out is None:
+        y = xp.ascontiguousarray(y) if bias is None else y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+    else:
+        dtype = y.dtype if bias is None else xp.result_type(y, bias)
+        _out.check(out, y.shape, dtype, kernel, xp)
+        if bias is None:
+            out[...] = y
+        else:
+            xp.add(y, bias.reshape((1, -1) + (1,) * (y.ndim - 2)), out=out)
+        y = out
+    if relu:
+        xp.maximum(y, 0, out=y)
+    return y
 
 
 def _gemm_col2im(grad_output, weight, input_size, stride, padding):
@@ -80,62 +101,77 @@ def _gemm_col2im(grad_output, weight, input_size, stride, padding):
     return xp.ascontiguousarray(col2im(cols.transpose(0, 3, 1, 2, 4, 5), input_size, stride, padding))
 
 
-def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding):
+def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding, *, out=None):
     """Weight gradient of conv2d: ``gw[o,c,p,q] = sum_{n,i,j} gy[n,o,i,j] * x_pad[n,c,i*sh+p,j*sw+q]``.
 
-    Returns: ``(C_out, C_in, kH, kW)``.
+    Returns: ``(C_out, C_in, kH, kW)`` (copied into ``out`` when given; ValueError for a wrong ``out``).
     """
     xp = get_array_module(grad_output, x)
     cols = im2col(x, kernel_size, stride, padding)
-    return xp.ascontiguousarray(xp.tensordot(grad_output, cols, axes=((0, 2, 3), (0, 2, 3))))
+    gw = xp.ascontiguousarray(xp.tensordot(grad_output, cols, axes=((0, 2, 3), (0, 2, 3))))
+    return _out.write(out, gw, "conv2d_backward_weight")
 
 
-def conv2d_backward_bias(grad_output):
-    """Bias gradient of conv2d and conv_transpose2d: ``grad_output`` summed over N, H, W -> ``(C_out,)``."""
-    return grad_output.sum(axis=(0, 2, 3))
+def conv2d_backward_bias(grad_output, *, out=None):
+    """Bias gradient of conv2d and conv_transpose2d: ``grad_output`` summed over N, H, W -> ``(C_out,)`` (copied
+    into ``out`` when given; ValueError for a wrong ``out``)."""
+    return _out.write(out, grad_output.sum(axis=(0, 2, 3)), "conv2d_backward_bias")
 
 
 # --------------------------------------------------------------------------- conv_transpose2d
 
 
-def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding):
-    """Transposed convolution, the adjoint of conv2d with the same weight.
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *, out=None, relu=False):
+    """Transposed convolution, the adjoint of conv2d with the same weight (then ``max(y, 0)`` where ``relu``).
 
-    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None.
-    Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]``.
+    Args: x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``, bias ``(C_out,)`` or None; ``out``: the result
+        array (C-contiguous, the result's shape and dtype, else ValueError).
+    Returns: ``(N, C_out, H_out, W_out)`` with ``H_out = (H-1)*sh - 2*ph + kH + output_padding[0]`` (``out`` when
+        given).
     """
     size = conv_transpose_output_hw(x.shape, weight.shape[2:], stride, padding, output_padding)
     y = _gemm_col2im(x, weight, size, stride, padding)
-    if bias is not None:
-        y = y + bias.reshape(1, -1, 1, 1)
-    return y
+    return _epilogue(get_array_module(y), y, bias, relu, out, "conv_transpose2d_forward")
 
 
-def conv_transpose2d_backward(grad_output, x, weight, stride, padding):
+def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=None, relu_output=None):
     """Both gradients of conv_transpose2d: ``gx = conv2d(gy, W)`` (a plain convolution of the output gradient with
     the same weight) and ``gW = conv2d_backward_weight(x, gy)`` (conv2d's weight gradient with the roles of input
     and output swapped).
 
-    Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``.
+    Args: grad_output ``(N, C_out, H_out, W_out)``, x ``(N, C_in, H, W)``, weight ``(C_in, C_out, kH, kW)``;
+        ``out``: None or ``(gx_out, gW_out)``, either None (see :func:`conv2d_forward`); ``relu_output``: the
+        output ``y`` of a ReLU that followed this convolution, whose mask (:func:`relu_backward`) is applied to
+        ``grad_output`` first (same bits as calling ``relu_backward`` before).
     Returns: ``(gx (N, C_in, H, W), gW (C_in, C_out, kH, kW))``.
     """
-    return (conv2d_forward(grad_output, weight, None, stride, padding),
-            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding))
+    gx_out, gw_out = _out.pair(out, "conv_transpose2d_backward")
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
+    return (conv2d_forward(grad_output, weight, None, stride, padding, out=gx_out),
+            conv2d_backward_weight(x, grad_output, weight.shape[2:], stride, padding, out=gw_out))
 
 
 # --------------------------------------------------------------------------- dense
 
 
-def dense_forward(x, weight, bias):
-    """``y = x @ weight.T + bias``; x ``(N, in_features)``, weight ``(out_features, in_features)``."""
-    y = x @ weight.T
+def dense_forward(x, weight, bias, *, out=None, relu=False):
+    """``y = x @ weight.T + bias`` (then ``max(y, 0)`` where ``relu``); x ``(N, in_features)``, weight
+    ``(out_features, in_features)``, bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the dtype
+    of ``x @ weight.T`` (the product copied into ``out`` when given; ValueError for a wrong ``out``)."""
+    y = _out.write(out, x @ weight.T, "dense_forward")
     if bias is not None:
         y += bias
+    if relu:
+        get_array_module(y).maximum(y, 0, out=y)
     return y
 
 
-def dense_backward(grad_output, x, weight):
-    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``."""
+def dense_backward(grad_output, x, weight, *, relu_output=None):
+    """Returns ``(gx, gw, gb) = (gy @ W, gy.T @ x, gy.sum(0))``; with ``relu_output`` (the output of a ReLU that
+    followed this layer) ``gy`` is first masked by :func:`relu_backward` (same bits as calling it before)."""
+    if relu_output is not None:
+        grad_output = relu_backward(grad_output, relu_output)
     return grad_output @ weight, grad_output.T @ x, grad_output.sum(axis=0)
 
 
@@ -187,15 +223,20 @@ def bce_with_logits_backward(grad_output, logits, target):
 # --------------------------------------------------------------------------- ReLU
 
 
-def relu_forward(x):
-    """``y = max(x, 0)``, elementwise; same shape and dtype as ``x``."""
-    return get_array_module(x).maximum(x, 0)
+def relu_forward(x, *, out=None):
+    """``y = max(x, 0)``, elementwise (NaN stays NaN); same shape and dtype as ``x`` (written into ``out`` when
+    given, which may be ``x``; ValueError for a wrong ``out``)."""
+    xp = get_array_module(x)
+    if out is None:
+        return xp.maximum(x, 0)
+    _out.check(out, x.shape, x.dtype, "relu_forward", xp)
+    return xp.maximum(x, 0, out=out)
 
 
-def relu_backward(grad_output, output):
+def relu_backward(grad_output, output, *, out=None):
     """Gradient w.r.t. the input of ReLU from its *output* ``y``: ``gx = 0`` where ``y <= 0``, else ``gy`` (as
     PyTorch's ``threshold_backward``: the subgradient 0 at 0, a NaN ``gy`` where ``y <= 0`` gives 0, a NaN ``y``
     passes ``gy``). ``grad_output`` and ``output`` have one shape; the result has it and the dtype of
-    ``grad_output``."""
+    ``grad_output`` (copied into ``out`` when given, which may be ``grad_output``; ValueError for a wrong ``out``)."""
     xp = get_array_module(grad_output, output)
-    return xp.where(output <= 0, xp.zeros((), dtype=grad_output.dtype), grad_output)
+    return _out.write(out, xp.where(output <= 0, xp.zeros((), dtype=grad_output.dtype), grad_output), "relu_backward")

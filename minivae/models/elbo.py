@@ -90,9 +90,10 @@ def negative_elbo(model, x, eps, y=None, beta: float = 1.0, capacity: float | No
     logits = model.decode(z, y)
     recon = reconstruction_nll(logits, x, model.likelihood, getattr(model, "sigma", 1.0))
     if capacity is not None:
-        gap = F.mean(kl) - float(capacity)
-        sign = 1.0 if float(gap.item()) >= 0 else -1.0
-        loss = F.mean(recon) + gap * (float(gamma) * sign)
+        gap = F.mean(kl) - (capacity if isinstance(capacity, Tensor) else float(capacity))
+        # the subgradient's sign as a Tensor (+1 at 0), not a Python branch on .item(): a compiled step keeps it
+        sign = F.where(gap.detach() >= 0, 1.0, -1.0).to(gap.dtype)
+        loss = F.mean(recon) + gap * (sign * float(gamma))
     elif beta != 1.0:
         loss = F.mean(recon + kl * beta)
     else:

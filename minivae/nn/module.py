@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minivae import backend
+from minivae.autograd import capture
 from minivae.nn.parameter import Parameter
 
 
@@ -102,8 +103,11 @@ class Module:
 
     def zero_grad(self) -> None:
         """Set ``.grad`` of every parameter to None."""
-        for p in self.parameters():
+        params = list(self.parameters())
+        for p in params:
             p.grad = None
+        if capture.active() is not None:  # minivae.compile is recording a step
+            capture.active().zero_grad(params)
 
     def to(self, device: str):
         """Move every parameter's data to ``device`` in place (the Parameter objects stay the same, so an

@@ -16,6 +16,7 @@ from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import check_same_device, get_array_module
 from minivae.ops.broadcast import sum_to
 from minivae.ops.elementwise import _operands
+from minivae.ops.piecewise import piecewise
 from minivae.ops.tangents import total
 
 
@@ -23,8 +24,7 @@ def _compare(a, b, ufunc: str) -> Tensor:
     a, b = _operands(a, b)
     a, b = as_tensor(a), as_tensor(b)
     check_same_device(a.data, b.data, op=ufunc)
-    with np.errstate(invalid="ignore"):
-        return Tensor._make(getattr(get_array_module(a.data, b.data), ufunc)(a.data, b.data))
+    return piecewise(getattr(get_array_module(a.data, b.data), ufunc), a, b, name=ufunc)
 
 
 def eq(a, b) -> Tensor:

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from minivae import backend
+from minivae.autograd import capture
 from minivae.autograd.tensor import Tensor
 
 _GENERATOR = np.random.default_rng()
@@ -128,16 +129,16 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bo
 
 def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on ``[0, 1)`` of ``size``, float32, from the default generator (``torch.rand``)."""
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    return _finish(_GENERATOR.random(_size(size), dtype=dtype if dtype in (np.float32, np.float64) else np.float64),
-                   dtype, device, requires_grad)
+    dtype, shape = np.dtype(np.float32 if dtype is None else dtype), _size(size)
+    kind = dtype if dtype in (np.float32, np.float64) else np.float64
+    return _random("rand", lambda gen: gen.random(shape, dtype=kind), dtype, device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples of ``size``, float32, from the default generator (``torch.randn``)."""
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    return _finish(_GENERATOR.standard_normal(_size(size), dtype=dtype if dtype in (np.float32, np.float64)
-                                              else np.float64), dtype, device, requires_grad)
+    dtype, shape = np.dtype(np.float32 if dtype is None else dtype), _size(size)
+    kind = dtype if dtype in (np.float32, np.float64) else np.float64
+    return _random("randn", lambda gen: gen.standard_normal(shape, dtype=kind), dtype, device, requires_grad)
 
 
 def randint(low, high=None, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -149,7 +150,18 @@ def randint(low, high=None, size=None, dtype=None, device=None, requires_grad: b
         low, high, size = 0, low, high
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    return _finish(_GENERATOR.integers(low, high, _size((size,))), dtype, device, requires_grad, np.int64)
+    shape = _size((size,))
+    return _random("randint", lambda gen: gen.integers(low, high, shape), dtype, device, requires_grad, np.int64)
+
+
+def _random(what: str, draw, dtype, device, requires_grad: bool, default=None) -> Tensor:
+    """``draw(generator)`` from the default generator, as a Tensor of ``dtype`` on ``device``. While
+    :func:`minivae.compile` records a step, the draw is reported, so that a replay draws new numbers."""
+    t = _finish(draw(_GENERATOR), dtype, device, requires_grad, default)
+    recorder = capture.active()
+    if recorder is not None:
+        recorder.random(lambda: _finish(draw(_GENERATOR), dtype, device, False, default).data, t.data, what)
+    return t
 
 
 def _like(t: Tensor, dtype, device):

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import get_array_module
+from minivae.ops.piecewise import piecewise
 from minivae.ops.reduction import Sum, expand_reduced
 from minivae.ops.shape import squeeze
 from minivae.ops.validate import normalize_dim, normalize_dims, pick
@@ -35,13 +36,14 @@ class AMax(Function):
         return y
 
     def _weights(self):
-        """``mask / count``: 1/k on each of the k tied extrema of a slice, 0 elsewhere (a constant)."""
-        x, y = self.saved
+        """``mask / count``: 1/k on each of the k tied extrema of a slice, 0 elsewhere (piecewise constant)."""
+        return piecewise(self._tie_weights, *self.saved_tensors, name="tie_weights")
+
+    def _tie_weights(self, x, y):
         xp = get_array_module(x)
         y_full = y if self.keepdim else y.reshape(tuple(1 if i in self.dims else n for i, n in enumerate(x.shape)))
         mask = (x == y_full).astype(x.dtype)
-        return Tensor._make(mask / mask.sum(axis=self.dims, keepdims=True)) if mask.size else \
-            Tensor._make(xp.zeros_like(x))
+        return mask / mask.sum(axis=self.dims, keepdims=True) if mask.size else xp.zeros_like(x)
 
     def backward(self, gy):
         x = self.inputs[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 
-from minivae.autograd import grad_mode
+from minivae.autograd import capture, grad_mode
 from minivae.autograd.tensor import Tensor, as_tensor
 from minivae.backend import check_same_device, get_array_module
 
@@ -49,6 +49,8 @@ def apply_(t: Tensor, op, *args, name: str) -> Tensor:
             t._fw_tangent = result._fw_tangent
         return t
     old = Tensor._make(t.data.copy(), t.requires_grad)  # the values before the change take t's place in the graph
+    if capture.active() is not None:
+        capture.active().array_op(_copy, (t.data,), old.data, f"{name} (old values)")
     old._ctx, old._output_index, old._fw_tangent = t._ctx, t._output_index, t._fw_tangent
     if t._ctx is not None and t._ctx._outputs:
         outs = list(t._ctx._outputs)
@@ -76,6 +78,18 @@ def _write(t: Tensor, result: Tensor, name: str) -> None:
         raise RuntimeError(f"{name}: result type {r.dtype} can't be cast to the desired output type {t.dtype}")
     xp.copyto(t.data, r, casting="same_kind")
     t._version_counter.value += 1
+    if capture.active() is not None:  # minivae.compile is recording: the write-back is part of the step
+        capture.active().array_op(_copy_into, (t.data, r), t.data, f"{name} (write)")
+
+
+def _copy(a):
+    return a.copy()
+
+
+def _copy_into(dst, src):
+    """``dst[...] = src`` (broadcast, cast within the kind); returns ``dst``."""
+    get_array_module(dst).copyto(dst, src, casting="same_kind")
+    return dst
 
 
 def _fill(t, value):

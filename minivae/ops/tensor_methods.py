@@ -11,6 +11,7 @@ import numpy as np
 
 from minivae import backend
 from minivae.autograd.tensor import Tensor
+from minivae.ops.piecewise import piecewise
 from minivae.ops import (activation, compare, elementwise as ew, extrema, indexing, inplace,
                          joining, matmul, reduction, shape, softmax, unary, where as where_)
 
@@ -51,7 +52,7 @@ def _bool_reduce(name):
 
         xp = backend.get_array_module(self.data)
         axis = None if dim is None else normalize_dims(dim, self.ndim, name)
-        return Tensor._make(xp.asarray(getattr(xp, name)(self.data, axis=axis, keepdims=keepdim)))
+        return piecewise(lambda a: xp.asarray(getattr(xp, name)(a, axis=axis, keepdims=keepdim)), self, name=name)
     f.__doc__ = f"``{name}`` of the elements (over ``dim``), a bool tensor (``torch.{name}``); not differentiable."
     return f
 

@@ -14,6 +14,7 @@ import numpy as np
 from minivae.autograd.function import Function
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
+from minivae.ops.piecewise import piecewise
 
 
 def _quiet(f, *args):
@@ -30,8 +31,8 @@ class Abs(Function):
         return get_array_module(x).abs(x)
 
     def backward(self, gy):
-        (x,) = self.saved
-        return gy * Tensor._make(get_array_module(x).sign(x))
+        (x,) = self.saved_tensors
+        return gy * piecewise(get_array_module(x.data).sign, x, name="sign")
 
     jvp = backward
 

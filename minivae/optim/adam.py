@@ -54,11 +54,11 @@ class Adam(Optimizer):
         self.fused = fused
         self._flat = None  # FlatAdam buffers of the fused path, built on its first step
 
-    def step(self) -> None:
+    def _step(self) -> None:
         """One Adam update of every parameter with a gradient (Kingma & Ba 2015, Algorithm 1)."""
         if not self._fused_now():
             self._flat = None  # the per-parameter path takes over; the views stay valid arrays
-            return super().step()
+            return super()._step()
         from minivae.optim._flat_adam import FlatAdam
 
         self.step_count += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from minivae import backend
+from minivae.autograd import capture
 from minivae.autograd.tensor import Tensor
 
 
@@ -40,6 +41,8 @@ class Optimizer:
         """Set ``.grad`` of every parameter to None."""
         for p in self.params:
             p.grad = None
+        if capture.active() is not None:
+            capture.active().zero_grad(self.params)
 
     def _state_arrays(self, i: int, p) -> dict:
         """Parameter ``i``'s state, moved to its device when needed."""
@@ -50,7 +53,21 @@ class Optimizer:
         return st
 
     def step(self) -> None:
-        """Update every parameter from its ``.grad`` (subclasses implement the rule)."""
+        """Update every parameter that has a ``.grad`` (the rule is the subclass's ``_step`` or ``_update``).
+
+        While :func:`minivae.compile` records a step, the update is reported as one node of the plan (its array
+        operations are not recorded one by one: a replay runs this optimizer's own ``_step`` again, or a fused
+        kernel that gives the same bits).
+        """
+        recorder = capture.active()
+        if recorder is None:
+            return self._step()
+        recorder.optimizer_step(self)
+        with capture.recording(None):
+            return self._step()
+
+    def _step(self) -> None:
+        """The update itself: :meth:`_update` for every parameter with a gradient."""
         self.step_count += 1
         for i, p in enumerate(self.params):
             if p.grad is None:
