@@ -24,7 +24,9 @@ the ``*_words`` functions below give ``words`` for a call, from the same block s
 
 Every jitted function is compiled once per dtype on first use and cached on disk (``cache=True``). Numba's cache
 of a function is keyed on its own file only: the jitted code a chunk calls lives in this file so that an edit here
-recompiles them all (an edit to :mod:`minivae.kernels._blas` needs the cache cleared: ``__pycache__/*.nb[ic]``).
+recompiles them all (an edit to :func:`minivae.kernels._blas.gemm` or to
+:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`, which the ReLU twins call, needs the cache cleared:
+``__pycache__/*.nb[ic]``).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from numba import njit, prange
 from minivae.kernels._blas import NO_TRANS as _N
 from minivae.kernels._blas import TRANS as _T
 from minivae.kernels._blas import gemm
+from minivae.kernels._cpu_epilogue import bias_relu_rows
 from minivae.kernels._cpu_threads import calls_blas
 
 _WGRAD_BLOCK_BYTES = 1 << 19  # the folded weight gradient's im2col block: half of a 1 MiB L2 cache
@@ -239,6 +242,42 @@ def forward_and_weight_grad_chunk(i, bounds, a, w2, g3, idx, y3, parts, ws, one,
 def forward_and_weight_grad_par(bounds, a, w2, g3, idx, y3, parts, ws, one, zero):
     for i in prange(bounds.size - 1):
         forward_and_weight_grad_chunk(np.int64(i), bounds, a, w2, g3, idx, y3, parts, ws, one, zero)
+
+
+# The ReLU epilogue twins of the forward drivers (``relu=True``, :mod:`minivae.kernels._cpu_epilogue`): the chunk,
+# then max(y, 0) on the same examples by the same thread. conv_forward's chunk runs without the bias, which the
+# epilogue adds in the ReLU's pass; gemm_col2im's chunk starts its sums from the bias (the bits need it there).
+
+
+@njit(cache=True, nogil=True)
+def conv_forward_relu_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+    conv_forward_chunk(i, bounds, x, w2, bias, False, idx, y3, ws, one, zero)
+    bias_relu_rows(y3, bounds[i], bounds[i + 1], bias, has_bias, True, zero)
+
+
+@calls_blas
+@njit(cache=True, nogil=True, parallel=True)
+def conv_forward_relu_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+    for i in prange(bounds.size - 1):
+        conv_forward_relu_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero)
+
+
+@njit(cache=True, nogil=True)
+def gemm_col2im_relu_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+    gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
+    bias_relu_rows(out, bounds[i], bounds[i + 1], bias, False, True, zero)
+
+
+@calls_blas
+@njit(cache=True, nogil=True, parallel=True)
+def gemm_col2im_relu_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+    for i in prange(bounds.size - 1):
+        gemm_col2im_relu_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
+
+
+#: chunk -> its ReLU twin ``(parallel driver, chunk)``
+RELU_TWINS = {conv_forward_chunk: (conv_forward_relu_par, conv_forward_relu_chunk),
+              gemm_col2im_chunk: (gemm_col2im_relu_par, gemm_col2im_relu_chunk)}
 
 
 @njit(cache=True, nogil=True)
