@@ -24,7 +24,9 @@ the ``*_words`` functions below give ``words`` for a call, from the same block s
 
 Every jitted function is compiled once per dtype on first use and cached on disk (``cache=True``). Numba's cache
 of a function is keyed on its own file only: the jitted code a chunk calls lives in this file so that an edit here
-recompiles them all (an edit to :mod:`minivae.kernels._blas` needs the cache cleared: ``__pycache__/*.nb[ic]``).
+recompiles them all (an edit to :func:`minivae.kernels._blas.gemm` or to
+:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`, which the ReLU twins call, needs the cache cleared:
+``__pycache__/*.nb[ic]``).
 """
 from __future__ import annotations
 

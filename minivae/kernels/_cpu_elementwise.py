@@ -5,12 +5,12 @@ threads (:func:`minivae.kernels._cpu_threads.run`).
 Reparameterize + KL forward gives ``z`` and the per-example KL in one pass and its backward ``g_mu`` and
 ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and appendix B); binary cross-entropy with logits uses the
 stable ``max(x,0) - x t + log1p(exp(-|x|))`` and its gradient ``sigmoid(x) - t`` with the sigmoid computed from
-``exp(-|x|)``, so nothing overflows. The dense layer's GEMMs are NumPy's, on one BLAS thread for the calling
-thread. float32 and float64 (other floating dtypes: TypeError); outputs have the inputs' shape and dtype (0-d
-included); non-contiguous inputs are copied to C order. Each jitted function compiles once per dtype on first use
-and is cached on disk (``cache=True``). ``out=`` (dense and ReLU forward, ReLU backward) writes the result into a
-given array (:mod:`minivae.kernels._out`); ``dense_forward(..., relu=True)`` adds the bias and the ReLU in one pass
-(:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`).
+``exp(-|x|)``, so nothing overflows. The dense layer's GEMMs are NumPy's, with the BLAS held at one thread during
+the call (threadpoolctl). float32 and float64 (other floating dtypes: TypeError); outputs have the inputs' shape
+and dtype (0-d included); non-contiguous inputs are copied to C order. Each jitted function compiles once per dtype
+on first use and is cached on disk (``cache=True``). ``out=`` (dense and ReLU forward, ReLU backward) writes the
+result into a given array (:mod:`minivae.kernels._out`); ``dense_forward(..., relu=True)`` adds the bias and the
+ReLU in one pass (:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`).
 """
 from __future__ import annotations
 
