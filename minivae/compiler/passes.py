@@ -60,6 +60,7 @@ def _kernel(node, keyword: str):
 
 
 def node_xp(node) -> str:
+    """The array module name of an op node's outputs (``numpy`` or ``cupy``), set by :func:`_annotate`."""
     return node.xp_name
 
 

@@ -170,6 +170,7 @@ class Plan:
         return {s: (first.get(s, -1), last.get(s, first.get(s, -1))) for s in set(first) | set(last)}
 
     def nbytes(self, slot: int) -> int:
+        """The size of slot ``slot``'s array, in bytes."""
         shape, dtype, _ = self.meta[slot]
         return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 

@@ -44,6 +44,7 @@ class Node:
 
     @property
     def name(self) -> str:
+        """What the plan's summary calls this node."""
         return self.kind
 
 
@@ -60,6 +61,7 @@ class OpNode(Node):
 
     @property
     def name(self) -> str:
+        """The op's name (``Conv2d``, ``ReLUBackward``, ...)."""
         return self.fn.name
 
 
@@ -75,6 +77,7 @@ class GradNode(Node):
 
     @property
     def name(self) -> str:
+        """``grad[<leaf's name or shape>]``."""
         return f"grad[{getattr(self.leaf, 'name', None) or tuple(self.leaf.shape)}]"
 
 
@@ -97,6 +100,7 @@ class StepNode(Node):
 
     @property
     def name(self) -> str:
+        """``<Optimizer class>.step``."""
         return f"{type(self.optimizer).__name__}.step"
 
 
@@ -110,6 +114,7 @@ class DrawNode(Node):
 
     @property
     def name(self) -> str:
+        """What was drawn or done (``randn``, ``sub_ (write)``, ...)."""
         return self.what
 
 
@@ -124,6 +129,7 @@ class ArrayNode(Node):
 
     @property
     def name(self) -> str:
+        """What was drawn or done (``randn``, ``sub_ (write)``, ...)."""
         return self.what
 
 
@@ -175,6 +181,7 @@ class Recorder:
         return slot
 
     def known(self, array) -> int | None:
+        """The slot of ``array`` if the recording has met it, else None."""
         return self._ids.get(id(array))
 
     # ------------------------------------------------------------------ the hooks (minivae.autograd.capture)
@@ -227,9 +234,11 @@ class Recorder:
             self.values[out] = new_array.copy()
 
     def zero_grad(self, tensors) -> None:
+        """``zero_grad()`` set the ``.grad`` of ``tensors`` to None."""
         self.nodes.append(ZeroGrad(tensors))
 
     def optimizer_step(self, optimizer) -> None:
+        """``optimizer.step()`` ran (reading the gradients of its parameters)."""
         ins = [self.slot_of(p.grad.data) for p in optimizer.params if p.grad is not None]
         self.nodes.append(StepNode(optimizer, ins))
 
@@ -251,11 +260,14 @@ class Recorder:
             self.values[out] = output.copy()
 
     def check_finite(self, array, error, message) -> None:
+        """:func:`minivae.compiler.assert_finite` checked ``array``."""
         self.nodes.append(CheckNode(self.slot_of(array), error, message))
 
     def host_read(self) -> None:
+        """A value was read back to Python (``Tensor.item()``)."""
         self.host_reads += 1
 
     def create_graph(self) -> None:
+        """A backward with ``create_graph=True`` stored ``.grad``: raises :class:`CaptureError`."""
         raise CaptureError("compile: the step runs a backward with create_graph=True (a higher-order gradient); "
                            "a plan holds first-order steps only: run this step eagerly")

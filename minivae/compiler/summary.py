@@ -44,6 +44,7 @@ def flops(plan, node) -> int:
 
 
 def node_bytes(plan, node) -> int:
+    """Bytes a node reads and writes (its input and output slots)."""
     return sum(plan.nbytes(s) for s in node.ins + node.outs)
 
 

@@ -25,6 +25,7 @@ class PiecewiseConstant(Function):
 
     @property
     def name(self) -> str:
+        """The function's name given to ``apply`` (``greater_equal``, ``sign``, ...)."""
         return self.label
 
     def forward(self, *arrays):
