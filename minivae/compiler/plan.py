@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from minivae import kernels
 from minivae.autograd.tensor import Tensor
 from minivae.backend import get_array_module
 from minivae.compiler.record import ArrayNode, CheckNode, DrawNode, GradNode, OpNode, StepNode, ZeroGrad
+from minivae.kernels import _blas
 
 
 def _as_array(y):
@@ -190,9 +192,19 @@ class Plan:
             if 0 <= last < len(self.nodes) and s not in keep and kind in ("node",):
                 drop[last].append(s)
         self._steps = list(zip(self._calls, drop))
+        self._hold_blas = kernels.current("cpu") == "numba" and all(xp is np for _, _, xp in self.meta)
 
     def replay(self, inputs) -> list:
-        """Run the plan on ``inputs`` (arrays, in the step's argument order); returns the output arrays."""
+        """Run the plan on ``inputs`` (arrays, in the step's argument order); returns the output arrays.
+
+        On the Numba CPU kernels, the BLAS thread limit their GEMMs need (one thread per chunk) is set once around
+        the whole replay instead of once per kernel call (:class:`minivae.kernels._blas.one_thread` nests)."""
+        if self._hold_blas:
+            with _blas.one_thread():
+                return self._replay(inputs)
+        return self._replay(inputs)
+
+    def _replay(self, inputs) -> list:
         buf = self._base.copy()
         for s, k in self._inputs:
             buf[s] = inputs[k]

@@ -25,6 +25,8 @@ at one thread for the duration of a block and restores the counts after.
 """
 from __future__ import annotations
 
+import threading
+
 import llvmlite.binding as llvm
 import numpy as np
 from numba import types
@@ -76,14 +78,32 @@ def _gemm_for(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 # --------------------------------------------------------------------------- BLAS threads
 
 _blas_pools = None  # threadpoolctl's controller of the BLAS libraries, made at the first kernel call
+_held = threading.local()  # .depth: how many one_thread() blocks this thread is inside
 
 
-def one_thread():
+class one_thread:
     """A context manager: every BLAS library threadpoolctl finds in the process at one thread inside the block,
-    the previous counts restored after (``threadpoolctl.ThreadpoolController.limit``)."""
-    global _blas_pools
-    if _blas_pools is None:
-        from threadpoolctl import ThreadpoolController
+    the previous counts restored after (``threadpoolctl.ThreadpoolController.limit``). Nested blocks in one thread
+    set and restore nothing (so a compiled step holds the limit once around its whole replay instead of once per
+    kernel call: about 20-40 us each on the development machine)."""
 
-        _blas_pools = ThreadpoolController().select(user_api="blas")
-    return _blas_pools.limit(limits=1)
+    __slots__ = ("_limiter",)
+
+    def __enter__(self):
+        global _blas_pools
+        depth = getattr(_held, "depth", 0)
+        self._limiter = None
+        if depth == 0:
+            if _blas_pools is None:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_pools = ThreadpoolController().select(user_api="blas")
+            self._limiter = _blas_pools.limit(limits=1)
+        _held.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        _held.depth -= 1
+        if self._limiter is not None:
+            self._limiter.restore_original_limits()
+        return False

@@ -16,6 +16,7 @@ from minivae.autograd.function import Function
 
 class PiecewiseConstant(Function):
     """``y = fn(*arrays)``, with zero derivatives. ``fn`` takes and returns arrays (``np.sign``, a comparison).
+    VJP: no gradient for any input (None); JVP: a zero tangent (None).
 
     Args (of ``apply``): the input Tensors, then ``fn`` and ``name`` (shown in traces and plans) as keywords.
     """
