@@ -70,7 +70,7 @@ class CompiledStep:
         if key not in self._first:
             if self.plans and not any(k[1:] == key[1:] for k in self._first):
                 warnings.warn(f"minivae.compile: {self.__name__} called with {_describe(key)}: capturing a new plan "
-                              f"(kept with the {len(self.plans)} others)", RecaptureWarning, stacklevel=2)
+                              f"({len(self.plans)} other plan(s) kept)", RecaptureWarning, stacklevel=2)
             rec, result = self._record(args, arrays)
             first = Plan(rec, *_flatten(result, rec), label=self.__name__)
             self._first[key] = (first.signature(), _constants(rec))
@@ -147,7 +147,8 @@ def _options(given) -> dict:
 
 
 def _describe(key) -> str:
-    shapes = ", ".join("x".join(map(str, p[0])) + f" {p[1]}" if p[0] != "value" else repr(p[1]) for p in key[0])
+    shapes = ", ".join(("x".join(map(str, p[0])) or "()") + f" {p[1]}" if p[0] != "value" else repr(p[1])
+                       for p in key[0])
     return f"new inputs ({shapes})"
 
 
