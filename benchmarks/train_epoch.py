@@ -14,7 +14,9 @@ first batch (JIT compile or cache load, allocator warm-up) is timed apart and no
 (which still contains every batch). Reported: seconds per epoch, examples per second, peak RSS, ratio of
 seconds per epoch to PyTorch's (> 1 slower), and the last batch loss as a sanity check.
 
-Implementations: ``reference`` and ``numba`` (minivae's CPU kernel sets, ``minivae.kernels.use``), the GPU
+Implementations: ``reference`` and ``numba`` (minivae's CPU kernel sets, ``minivae.kernels.use``; with
+``+compiled``, e.g. ``numba+compiled``, the step runs through ``minivae.compile``: its recording call is in the
+epoch), the GPU
 kernel sets of ``minivae.kernels.implementations("gpu")`` as ``<name>@gpu`` when a GPU is available, and
 ``torch`` (and ``torch@cuda`` with a GPU) when torch imports.
 """
@@ -51,8 +53,10 @@ def run_minivae(impl, x, args) -> dict:
     from minivae import backend, kernels
     from minivae.models import ConvVAE
     from minivae.optim import Adam
+    from minivae.steps import ELBOStep
     from minivae.train import train_step
 
+    impl, compiled, _ = impl.partition("+compiled")
     name, _, device = impl.partition("@")
     device = device or "cpu"
     kernels.use(name, device=device)
@@ -60,6 +64,7 @@ def run_minivae(impl, x, args) -> dict:
     if device != "cpu":
         model.to(device)
     opt = Adam(model.parameters(), lr=args.lr)
+    step = ELBOStep(model, opt, compiled=bool(compiled))  # "+compiled": minivae.compile (records its 2nd call)
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(x))
     sync = None
@@ -72,13 +77,13 @@ def run_minivae(impl, x, args) -> dict:
         return backend.to_device(x[perm[s:s + args.batch_size]], device)
 
     t0 = time.perf_counter()
-    train_step(model, opt, batch(0), rng)
+    train_step(model, opt, batch(0), rng, step=step)
     if sync:
         sync()
     warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     for s in range(0, len(x), args.batch_size):
-        out = train_step(model, opt, batch(s), rng)
+        out = train_step(model, opt, batch(s), rng, step=step)
     if sync:
         sync()
     return dict(warmup_s=warmup, epoch_s=time.perf_counter() - t0, last_loss=out["loss"])
@@ -138,6 +143,7 @@ def available_impls(requested):
     from minivae import backend, kernels
 
     impls = [f"minivae:{n}" for n in kernels.implementations("cpu")]
+    impls += [f"minivae:{n}+compiled" for n in kernels.implementations("cpu")]
     if backend.gpu_available():
         impls += [f"minivae:{n}@gpu" for n in kernels.implementations("gpu")]
     if importlib.util.find_spec("torch") is not None:  # not imported here: it would inflate no child's RSS,
