@@ -1,12 +1,14 @@
-"""The training step on the negative ELBO: :func:`train_step` (one call, eager or through an :class:`ELBOStep`)
-and :class:`ELBOStep`, which runs it compiled (:func:`minivae.compile`, the default of ``minivae train``) or
-op by op (``--eager``, the textbook path). Both give the same bits.
+"""The negative ELBO on batches: the training step, :func:`train_step` (one call, eager or through an
+:class:`ELBOStep`) and :class:`ELBOStep`, which runs it compiled (:func:`minivae.compile`, the default of
+``minivae train``) or op by op (``--eager``, the textbook path), with the same bits; and :func:`evaluate`, the
+test ELBO without a graph.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from minivae import backend
+from minivae.autograd.grad_mode import no_grad
 from minivae.autograd.tensor import Tensor
 from minivae.compiler import assert_finite
 from minivae.compiler import compile as compile_step
@@ -76,3 +78,30 @@ def train_step(model, optimizer, x, rng: np.random.Generator, y=None, beta: floa
     if step is None:
         step = ELBOStep(model, optimizer, beta=beta, gamma=gamma, compiled=False)
     return step(x, eps, y, capacity)
+
+
+def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=None) -> dict:
+    """Single-sample ELBO on ``images`` (host array ``(N, C, H, W)``), batched, without a graph.
+
+    ``labels_onehot``: host array ``(N, num_classes)`` for conditional models.
+    Returns ``{"elbo", "recon", "kl"}`` (means over examples, nats; ``recon`` is -log p(x|z) under the model's
+    likelihood) and ``"mu"`` (host array ``(N, latent)``).
+    """
+    rng = np.random.default_rng(seed)
+    recon, kl, mus = [], [], []
+    with no_grad():
+        for start in range(0, len(images), batch_size):
+            xb = backend.to_device(images[start:start + batch_size], model.device)
+            yb = None if labels_onehot is None else Tensor(backend.to_device(labels_onehot[start:start + batch_size],
+                                                                            model.device))
+            eps = sample_eps(rng, len(xb), model.latent_dim, xb.dtype, model.device)
+            terms = negative_elbo(model, Tensor(xb), Tensor(eps), y=yb)
+            recon.append(backend.to_device(terms.recon.data, "cpu"))
+            kl.append(backend.to_device(terms.kl.data, "cpu"))
+            mus.append(backend.to_device(model.encode(Tensor(xb), yb)[0].data, "cpu"))
+    recon, kl = np.concatenate(recon).astype(np.float64), np.concatenate(kl).astype(np.float64)
+    return {"elbo": float(-(recon + kl).mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
+            "mu": np.concatenate(mus), "likelihood": model.likelihood, "units": "nats"}
+
+
+# --------------------------------------------------------------------------- data

@@ -22,8 +22,6 @@ import numpy as np
 from tqdm import tqdm
 
 from minivae import backend, kernels
-from minivae.autograd.grad_mode import no_grad
-from minivae.autograd.tensor import Tensor
 from minivae.checkpoint import (
     CheckpointError,
     atomic_write_text,
@@ -32,7 +30,7 @@ from minivae.checkpoint import (
     save_checkpoint,
     strict_json,
 )
-from minivae.models import build_model, capacity_at, is_conditional, negative_elbo
+from minivae.models import build_model, capacity_at, is_conditional
 from minivae.nn import init
 from minivae.optim import Adam
 from minivae.run_checks import (  # DivergedError, NonFiniteLossError: re-exported, as before
@@ -46,7 +44,7 @@ from minivae.run_checks import (  # DivergedError, NonFiniteLossError: re-export
 )
 from minivae.runs import CHECKPOINT, METRICS, clear_run, open_run_folder
 from minivae.signals import GracefulStop
-from minivae.steps import ELBOStep, sample_eps, train_step  # noqa: F401  (train_step: re-exported)
+from minivae.steps import ELBOStep, evaluate, sample_eps, train_step  # noqa: F401  (re-exported)
 
 
 class FigureError(OSError):
@@ -88,36 +86,6 @@ class TrainConfig:
     #: keys that must match when resuming from a checkpoint
     STRUCTURAL = ("dataset", "model", "batch_size", "lr", "latent_dim", "seed", "train_limit", "test_limit", "beta",
                   "binarize", "model_options", "likelihood", "capacity_max", "capacity_steps", "gamma")
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def evaluate(model, images, batch_size: int = 500, seed: int = 0, labels_onehot=None) -> dict:
-    """Single-sample ELBO on ``images`` (host array ``(N, C, H, W)``), batched, without a graph.
-
-    ``labels_onehot``: host array ``(N, num_classes)`` for conditional models.
-    Returns ``{"elbo", "recon", "kl"}`` (means over examples, nats; ``recon`` is -log p(x|z) under the model's
-    likelihood) and ``"mu"`` (host array ``(N, latent)``).
-    """
-    rng = np.random.default_rng(seed)
-    recon, kl, mus = [], [], []
-    with no_grad():
-        for start in range(0, len(images), batch_size):
-            xb = backend.to_device(images[start:start + batch_size], model.device)
-            yb = None if labels_onehot is None else Tensor(backend.to_device(labels_onehot[start:start + batch_size],
-                                                                            model.device))
-            eps = sample_eps(rng, len(xb), model.latent_dim, xb.dtype, model.device)
-            terms = negative_elbo(model, Tensor(xb), Tensor(eps), y=yb)
-            recon.append(backend.to_device(terms.recon.data, "cpu"))
-            kl.append(backend.to_device(terms.kl.data, "cpu"))
-            mus.append(backend.to_device(model.encode(Tensor(xb), yb)[0].data, "cpu"))
-    recon, kl = np.concatenate(recon).astype(np.float64), np.concatenate(kl).astype(np.float64)
-    return {"elbo": float(-(recon + kl).mean()), "recon": float(recon.mean()), "kl": float(kl.mean()),
-            "mu": np.concatenate(mus), "likelihood": model.likelihood, "units": "nats"}
-
-
-# --------------------------------------------------------------------------- data
 
 
 def load_data(config: TrainConfig):
