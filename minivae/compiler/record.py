@@ -23,6 +23,7 @@ parameter whose ``data`` was replaced is still seen), or a constant array (``("c
 from __future__ import annotations
 
 import copy
+import weakref
 
 import numpy as np
 
@@ -157,10 +158,13 @@ class Recorder:
         self.sources: list = []  # per slot: ("input", k) | ("node", n) | ("tensor", t) | ("constant", a)
         self.meta: list = []  # per slot: (shape, dtype, xp)
         self.views: dict = {}  # slot -> slot whose memory it may view (set for op outputs only)
-        self.arrays: list = []  # per slot, the array it held when recorded (check=True compares with them)
+        self.arrays: list = []  # per slot, the array of an input, tensor or constant slot (None for node slots)
         self.host_reads = 0
-        self._ids: dict = {}  # id(array) -> slot
-        self._keep: list = []  # other arrays seen (NumPy scalars), so that no id is reused while recording
+        # id(array) -> (slot, weak reference): an id is the array's only while the reference still gives it back
+        # (a freed array's id may be reused), so the recording does not keep the step's activations alive longer
+        # than eager mode would
+        self._ids: dict = {}
+        self._keep: list = []  # arrays that take no weak reference (NumPy scalars): kept while recording
         for k, a in enumerate(inputs):
             self._new_slot(a, ("input", k))
 
@@ -169,20 +173,32 @@ class Recorder:
         slot = len(self.sources)
         self.sources.append(source)
         self.meta.append((tuple(array.shape), np.dtype(array.dtype), get_array_module(array)))
-        self._ids[id(array)] = slot
-        self.arrays.append(array)
+        self._remember(array, slot)
+        self.arrays.append(None if source[0] == "node" else array)
         return slot
+
+    def _remember(self, array, slot) -> None:
+        try:
+            ref = weakref.ref(array)
+        except TypeError:  # a NumPy scalar
+            self._keep.append(array)
+            ref = lambda a=array: a  # noqa: E731  (a strong "reference")
+        self._ids[id(array)] = (slot, ref)
+
+    def _lookup(self, array) -> int | None:
+        entry = self._ids.get(id(array))
+        return entry[0] if entry is not None and entry[1]() is array else None
 
     def slot_of(self, array, tensor=None) -> int:
         """The slot of an array a node reads (a new ``tensor`` or ``constant`` slot for one not seen yet)."""
-        slot = self._ids.get(id(array))
+        slot = self._lookup(array)
         if slot is None:
             slot = self._new_slot(array, ("tensor", tensor) if tensor is not None else ("constant", array))
         return slot
 
     def known(self, array) -> int | None:
         """The slot of ``array`` if the recording has met it, else None."""
-        return self._ids.get(id(array))
+        return self._lookup(array)
 
     # ------------------------------------------------------------------ the hooks (minivae.autograd.capture)
     def op(self, fn, tensors, raw, results) -> None:
@@ -190,12 +206,11 @@ class Recorder:
         ins = [self.slot_of(t.data, t) for t in tensors]
         outs = []
         for y, r in zip(raw, results):
-            slot = self._ids.get(id(y))
+            slot = self._lookup(y)
             if slot is None:  # a new array (the usual case), else an in-place op returned its input
                 slot = self._new_slot(r.data, ("node", len(self.nodes)))
                 if r.data is not y:  # a NumPy scalar became a 0-d array: both name this slot
-                    self._ids[id(y)] = slot
-                    self._keep.append(y)
+                    self._remember(y, slot)
                 xp = get_array_module(r.data)
                 for i, t in zip(ins, tensors):
                     if xp.may_share_memory(r.data, t.data):
@@ -212,7 +227,7 @@ class Recorder:
             array = value.data if isinstance(value, Tensor) else value
             if attr == "_to_save" or not hasattr(array, "shape") or not hasattr(array, "dtype"):
                 continue
-            known = self._ids.get(id(array))
+            known = self._lookup(array)
             if known is not None:  # an array given as a parameter (where's condition): an input of the node
                 if known not in outs and known not in ins:
                     node.params.append((attr, known, isinstance(value, Tensor)))
@@ -252,7 +267,7 @@ class Recorder:
     def array_op(self, fn, inputs, output, what: str) -> None:
         """``output = fn(*inputs)`` ran on arrays outside any op (``output`` may be one of ``inputs``)."""
         ins = [self.slot_of(a) for a in inputs]
-        out = self._ids.get(id(output))
+        out = self._lookup(output)
         if out is None:
             out = self._new_slot(output, ("node", len(self.nodes)))
         self.nodes.append(ArrayNode(fn, ins, out, what))
