@@ -102,11 +102,7 @@ def _as_array(a):
 def compare_replay(plan, inputs, eager_arrays):
     """Replay ``plan`` on ``inputs``; return None or a message naming the first node whose output differs from
     the eager run's array in the same slot."""
-    buf = plan._base.copy()
-    for s, k in plan._inputs:
-        buf[s] = inputs[k]
-    for s, t in plan._tensors:
-        buf[s] = t.data
+    buf = plan.slots(inputs)
     for k, (call, node) in enumerate(zip(plan._calls, plan.nodes)):
         call(buf)
         for s in node.outs:

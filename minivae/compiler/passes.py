@@ -51,17 +51,12 @@ def _kernel(node, keyword: str):
     """The kernel an op node's forward calls, when it takes ``keyword`` (else None)."""
     if not isinstance(node, OpNode) or node.name not in _KERNEL_OPS or node.params or node.attrs:
         return None
-    device = "gpu" if node_xp(node) != "numpy" else "cpu"
+    device = "gpu" if node.xp_name != "numpy" else "cpu"
     fn = kernels.get(_KERNEL_OPS[node.name][0], device)
     try:
         return fn if keyword in inspect.signature(fn).parameters else None
     except (TypeError, ValueError):
         return None
-
-
-def node_xp(node) -> str:
-    """The array module name of an op node's outputs (``numpy`` or ``cupy``), set by :func:`_annotate`."""
-    return node.xp_name
 
 
 def kernel_call(node, kernel, relu: bool = False, out=None):

@@ -204,28 +204,23 @@ class Plan:
                 return self._replay(inputs)
         return self._replay(inputs)
 
-    def _replay(self, inputs) -> list:
+    def slots(self, inputs) -> list:
+        """The slot list a replay starts from: constants and planned buffers, the ``inputs`` and the tensors'
+        arrays (read now: a parameter whose ``data`` was replaced is seen)."""
         buf = self._base.copy()
         for s, k in self._inputs:
             buf[s] = inputs[k]
         for s, t in self._tensors:
             buf[s] = t.data
+        return buf
+
+    def _replay(self, inputs) -> list:
+        buf = self.slots(inputs)
         for call, drop in self._steps:
             call(buf)
             for s in drop:
                 buf[s] = None
         return [buf[s] for s in self.outputs]
-
-    def replay_all(self, inputs) -> list:
-        """Like :meth:`replay`, but keep every slot (for ``check=True``): returns the whole slot list."""
-        buf = self._base.copy()
-        for s, k in self._inputs:
-            buf[s] = inputs[k]
-        for s, t in self._tensors:
-            buf[s] = t.data
-        for call in self._calls:
-            call(buf)
-        return buf
 
     # ------------------------------------------------------------------ reading it
     def signature(self) -> list:

@@ -196,10 +196,6 @@ class Recorder:
             slot = self._new_slot(array, ("tensor", tensor) if tensor is not None else ("constant", array))
         return slot
 
-    def known(self, array) -> int | None:
-        """The slot of ``array`` if the recording has met it, else None."""
-        return self._lookup(array)
-
     # ------------------------------------------------------------------ the hooks (minivae.autograd.capture)
     def op(self, fn, tensors, raw, results) -> None:
         """An op ran: ``fn.forward(*[t.data for t in tensors])`` returned ``raw`` (wrapped as ``results``)."""
