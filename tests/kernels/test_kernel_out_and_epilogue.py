@@ -52,7 +52,7 @@ def _cases(impl, cases, small):
     return small if impl == "gpu" else cases
 
 
-def _same_bits(a, b):
+def assert_same_bits(a, b):
     """Equal shapes, dtypes and bytes (stricter than array_equal: -0.0 vs 0.0 and NaN payloads count)."""
     a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
@@ -83,14 +83,14 @@ def _check_out_and_relu(mod, name, args, nan):
     out = _out_like(plain)
     got = fn(*args, out=out)
     assert got is out
-    _same_bits(out, plain)
+    assert_same_bits(out, plain)
     expected = mod.relu_forward(plain)
     fused = fn(*args, relu=True)
-    _same_bits(fused, expected)
+    assert_same_bits(fused, expected)
     assert plain.flags.c_contiguous and fused.flags.c_contiguous
     out = _out_like(plain)
     assert fn(*args, relu=True, out=out) is out
-    _same_bits(out, expected)
+    assert_same_bits(out, expected)
     if nan:
         assert np.isnan(plain).any() and np.isnan(expected).any()
 
@@ -138,16 +138,16 @@ def test_relu_out_and_in_place(impl, dtype, shape):
     gx = mod.relu_backward(g, y)
     out = _out_like(y)
     assert mod.relu_forward(x, out=out) is out
-    _same_bits(out, y)
+    assert_same_bits(out, y)
     x2 = x.copy()
     assert mod.relu_forward(x2, out=x2) is x2
-    _same_bits(x2, y)
+    assert_same_bits(x2, y)
     out = _out_like(gx)
     assert mod.relu_backward(g, y, out=out) is out
-    _same_bits(out, gx)
+    assert_same_bits(out, gx)
     g2 = g.copy()
     assert mod.relu_backward(g2, y, out=g2) is g2  # in place, aliasing the gradient
-    _same_bits(g2, gx)
+    assert_same_bits(g2, gx)
 
 
 @pytest.mark.parametrize("impl, ci", _impl_case_pairs())
@@ -163,7 +163,7 @@ def test_backward_kernels_out(impl, dtype, ci):
         plain = getattr(mod, name)(*args)
         out = _out_like(plain)
         assert getattr(mod, name)(*args, out=out) is out
-        _same_bits(out, plain)
+        assert_same_bits(out, plain)
     # a transposed convolution with conv2d's weight: its output gradient has x's shape, its input gy's
     gx, gw = mod.conv_transpose2d_backward(x, gy, weight, stride, padding)
     for want in ((True, True), (True, False), (False, True)):
@@ -172,7 +172,7 @@ def test_backward_kernels_out(impl, dtype, ci):
         for g, o, plain in zip(got, outs, (gx, gw)):
             if o is not None:
                 assert g is o
-            _same_bits(g, plain)
+            assert_same_bits(g, plain)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -191,14 +191,14 @@ def test_relu_output_mask_in_the_following_backward(impl, dtype):
     expected = mod.conv_transpose2d_backward(mod.relu_backward(gy, relu_y), x, weight, stride, padding)
     got = mod.conv_transpose2d_backward(gy, x, weight, stride, padding, relu_output=relu_y)
     for a, b in zip(got, expected):
-        _same_bits(a, b)
+        assert_same_bits(a, b)
     xd = rng.standard_normal((3, 5)).astype(dtype)
     wd = rng.standard_normal((4, 5)).astype(dtype)
     yd = mod.relu_forward(mod.dense_forward(xd, wd, None))
     gd = rng.standard_normal(yd.shape).astype(dtype)
     expected = mod.dense_backward(mod.relu_backward(gd, yd), xd, wd)
     for a, b in zip(mod.dense_backward(gd, xd, wd, relu_output=yd), expected):
-        _same_bits(a, b)
+        assert_same_bits(a, b)
 
 
 def _wrong_outs(shape, dtype):
@@ -273,9 +273,9 @@ def test_adam_step_flat_has_the_bits_of_adam_step_per_parameter(dtype):
         _cpu_adam.adam_step_flat(flat_p, flat_g, flat_m, flat_v, segments[live], lr, b1, b2, eps, steps[live])
         for k in range(len(shapes)):
             a, b = segments[k]
-            _same_bits(flat_p[a:b], params[k].reshape(-1))
-            _same_bits(flat_m[a:b], ms[k].reshape(-1))
-            _same_bits(flat_v[a:b], vs[k].reshape(-1))
+            assert_same_bits(flat_p[a:b], params[k].reshape(-1))
+            assert_same_bits(flat_m[a:b], ms[k].reshape(-1))
+            assert_same_bits(flat_v[a:b], vs[k].reshape(-1))
 
 
 def test_adam_step_flat_rejects_bad_arguments():
