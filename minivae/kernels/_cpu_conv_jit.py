@@ -6,7 +6,7 @@ convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, sec
 
 * ``_im2col`` fills a contiguous ``(C*kH*kW, m*L)`` column buffer for a block of ``m`` examples by a gather
   through a table of source positions (``_tap_index``, one per call; padding reads a zero cell);
-* the GEMMs are SciPy's BLAS called from jitted code (:func:`minivae.kernels._blas.gemm`): per example
+* the GEMMs are OpenBLAS's, called from jitted code (:func:`minivae.kernels._blas.gemm`): per example
   ``W @ cols`` written straight into NCHW, or, below :data:`_FOLD_BELOW_L` output pixels, one GEMM per block of
   examples and a copy back; ``W^T @ gy`` followed at once by ``_col2im`` of that block; the weight gradient
   folds a block of examples into one GEMM (``K = m*L``) where ``C*kH*kW >= 32``;

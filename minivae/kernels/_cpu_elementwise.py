@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minivae.kernels import _out
+from minivae.kernels import _out, _pool
 from minivae.kernels._cpu_epilogue import bias_relu_rows
 from minivae.kernels._cpu_threads import check_dtype, chunk_bounds, one_blas_thread, run
 
@@ -40,10 +40,9 @@ def dense_forward(x, weight, bias, *, out=None, relu=False):
     weight ``(out_features, in_features)``, bias ``(out_features,)`` or None. Returns ``(N, out_features)`` in the
     input dtype, in ``out`` when given (NumPy's GEMM writes there). Raises ValueError for a wrong ``out``."""
     check_dtype("dense_forward", x, weight, bias)
-    if out is not None:
-        _out.check(out, (x.shape[0], weight.shape[0]), np.result_type(x, weight), "dense_forward")
+    y = _out.output(out, (x.shape[0], weight.shape[0]), np.result_type(x, weight), "dense_forward")
     with one_blas_thread():  # small GEMMs: waking BLAS worker threads would slow the next conv kernel's chunks
-        y = np.dot(x, weight.T) if out is None else np.dot(x, weight.T, out=out)
+        np.dot(x, weight.T, out=y)
     if relu:
         b = _c(bias) if bias is not None else np.zeros(1, dtype=y.dtype)
         bias_relu_rows(y.reshape(y.shape[0], y.shape[1], 1), 0, y.shape[0], b, bias is not None, True, y.dtype.type(0))
@@ -100,7 +99,7 @@ def bce_with_logits_forward(logits, target):
     check_dtype("bce_with_logits_forward", logits, target)
     x = _c(logits).reshape(-1)
     t = _c(target).reshape(-1)
-    out = np.empty_like(x)
+    out = _pool.empty(x.shape, x.dtype)
     zero, one = x.dtype.type(0), x.dtype.type(1)
     run(bce_forward_par, bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
         x, t, zero, one, out)
@@ -115,7 +114,7 @@ def bce_with_logits_backward(grad_output, logits, target):
     x = _c(logits).reshape(-1)
     t = _c(target).reshape(-1)
     gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
-    out = np.empty_like(x)
+    out = _pool.empty(x.shape, x.dtype)
     zero, one = x.dtype.type(0), x.dtype.type(1)
     run(bce_backward_par, bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
         gy, x, t, zero, one, out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from minivae.backend import get_array_module
+from minivae.kernels import _pool
 
 
 def check(out, shape, dtype, kernel: str, xp=np) -> None:
@@ -29,9 +30,10 @@ def check(out, shape, dtype, kernel: str, xp=np) -> None:
 
 
 def output(out, shape, dtype, kernel: str, xp=np):
-    """``out`` checked by :func:`check`, or a new ``xp.empty(shape, dtype)`` when it is None."""
+    """``out`` checked by :func:`check`, or a new array when it is None: ``xp.empty(shape, dtype)``, or for NumPy
+    :func:`minivae.kernels._pool.empty` (large blocks reused from a cache instead of page-faulted in again)."""
     if out is None:
-        return xp.empty(shape, dtype=dtype)
+        return _pool.empty(shape, dtype) if xp is np else xp.empty(shape, dtype=dtype)
     check(out, shape, dtype, kernel, xp)
     return out
 

@@ -1,5 +1,6 @@
-"""The GEMM the Numba CPU kernels call from jitted code (minivae.kernels._blas): SciPy's BLAS
-(``scipy.linalg.cython_blas``) behind a row-major interface, and the BLAS thread limit of threadpoolctl."""
+"""The GEMM the Numba CPU kernels call from jitted code (minivae.kernels._blas): OpenBLAS from ``scipy-openblas32``
+(or SciPy's ``cython_blas``) behind a row-major interface, loaded on first use, and the BLAS thread limit of
+threadpoolctl."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,17 @@ import pytest
 from numba import njit
 
 from minivae.kernels import _blas
+
+_blas.load()  # what the first kernel call does: the jitted callers below need the GEMM's name
+
+
+def test_gemm_comes_from_scipy_openblas32_where_it_is_installed():
+    try:
+        import scipy_openblas32
+    except ImportError:
+        assert _blas.load() == "scipy.linalg.cython_blas"
+    else:
+        assert _blas.load() == f"scipy-openblas32 {scipy_openblas32.__version__}"
 
 
 @njit

@@ -37,7 +37,7 @@ def snapshot():
 before = snapshot()
 import minivae, minivae.functional, minivae.kernels.cpu  # noqa: F401  (imported for what importing does)
 after = snapshot()
-print(json.dumps(dict(before=before, after=after, calls=calls)))
+print(json.dumps(dict(before=before, after=after, calls=calls, blas_loaded="scipy_openblas32" in sys.modules)))
 """
 
 
@@ -45,6 +45,7 @@ def test_importing_minivae_changes_nothing_process_wide():
     out = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert "mallopt" not in res["calls"], res["calls"]
+    assert not res["blas_loaded"]  # the kernels' GEMM library loads at the first kernel call, not on import
     for key in ("env", "threads", "affinity", "alive", "signals"):
         assert res["after"][key] == res["before"][key], key
     if res["before"]["pools"] is not None:  # the thread pools loaded before the import keep their thread counts
