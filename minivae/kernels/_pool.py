@@ -22,6 +22,7 @@ says how much is kept.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -34,7 +35,7 @@ MAX_CACHED_BYTES = 256 << 20
 # The free lists are shared by all threads (a block may come back in any of them). Reentrant: a garbage collection
 # while this thread holds the lock can delete a lease, whose __del__ takes it again.
 _lock = threading.RLock()
-_free: dict[int, list] = {}    # block size in bytes -> free blocks (1-D uint8 arrays) of that size
+_free: dict[int, list] = {}    # block size in bytes -> free blocks of that size: (1-D uint8 array, its address)
 _cached = [0]                  # bytes in _free
 
 
@@ -43,38 +44,40 @@ class _Lease:
 
     __slots__ = ("block", "__array_interface__")
 
-    def __init__(self, block: np.ndarray, shape: tuple, dtype: np.dtype):
+    def __init__(self, block: tuple, shape: tuple, dtype: np.dtype):
         self.block = block
-        self.__array_interface__ = {"data": (block.ctypes.data, False), "shape": shape, "typestr": dtype.str,
-                                    "version": 3}
+        self.__array_interface__ = {"data": (block[1], False), "shape": shape, "typestr": dtype.str, "version": 3}
 
     def __del__(self):
         _return(self.block)
 
 
-def _return(block: np.ndarray) -> None:
+def _return(block: tuple) -> None:
     """Put a block no array uses any more on its free list (or drop it past :data:`MAX_CACHED_BYTES`)."""
+    nbytes = block[0].nbytes
     with _lock:
-        if _cached[0] + block.nbytes <= MAX_CACHED_BYTES:
-            _free.setdefault(block.nbytes, []).append(block)
-            _cached[0] += block.nbytes
+        if _cached[0] + nbytes <= MAX_CACHED_BYTES:
+            _free.setdefault(nbytes, []).append(block)
+            _cached[0] += nbytes
 
 
 def empty(shape, dtype) -> np.ndarray:
     """A new C-contiguous array of ``shape`` and ``dtype`` (contents undefined, as ``np.empty``); from a cached
     block when it has at least :data:`MIN_BYTES` (see the module docstring)."""
     dtype = np.dtype(dtype)
-    shape = tuple(int(s) for s in shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    shape = tuple(map(int, shape))
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype=dtype)
+    block = None
     with _lock:
         blocks = _free.get(nbytes)
-        block = blocks.pop() if blocks else None
-        if block is not None:
+        if blocks:
+            block = blocks.pop()
             _cached[0] -= nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)
+        array = np.empty(nbytes, dtype=np.uint8)
+        block = (array, array.ctypes.data)
     return np.asarray(_Lease(block, shape, dtype))
 
 
