@@ -26,7 +26,6 @@ import numpy as np
 
 from minivae.kernels import _out
 from minivae.kernels._cpu_conv_jit import (
-    RELU_TWINS,
     _tap_index,
     channel_sum_chunk,
     channel_sum_par,
@@ -74,11 +73,6 @@ def _workspace(bounds, words, dtype):
     return flat[:need].reshape(bounds.size - 1, max(1, words))
 
 
-def _relu_drivers(relu: bool, par, chunk):
-    """``(par, chunk)``, or with ``relu`` their twins that end each chunk with the ReLU epilogue."""
-    return RELU_TWINS[chunk.__name__] if relu else (par, chunk)
-
-
 def _blas_args(dtype, bounds, words):
     """(workspace, one, zero) for the chunks of a call in ``dtype`` (see :func:`_workspace`); TypeError for a dtype
     without a GEMM (integers: check_dtype lets non-floating arrays pass)."""
@@ -122,9 +116,8 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
     idx = _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_in * kh * kw, c_out, ho * wo, x.itemsize)
-    run(*_relu_drivers(relu, conv_forward_par, conv_forward_chunk), bounds, x,
-        weight.reshape(c_out, c_in * kh * kw), b, has_b, idx, out.reshape(n, c_out, ho * wo),
-        *_blas_args(x.dtype, bounds, words))
+    run(conv_forward_par, conv_forward_chunk, bounds, x, weight.reshape(c_out, c_in * kh * kw), b, has_b, idx,
+        out.reshape(n, c_out, ho * wo), *_blas_args(x.dtype, bounds, words), bool(relu))
     return out
 
 
@@ -177,8 +170,8 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *
     idx = _tap_index(ho, wo, kh, kw, stride[0], stride[1], padding[0], padding[1], h, w)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_out * kh * kw, c_in, h * w, x.itemsize)
-    run(*_relu_drivers(relu, gemm_col2im_par, gemm_col2im_chunk), bounds, x.reshape(n, c_in, h * w),
-        weight.reshape(c_in, c_out * kh * kw), b, has_b, idx, out, *_blas_args(x.dtype, bounds, words))
+    run(gemm_col2im_par, gemm_col2im_chunk, bounds, x.reshape(n, c_in, h * w), weight.reshape(c_in, c_out * kh * kw),
+        b, has_b, idx, out, *_blas_args(x.dtype, bounds, words), bool(relu))
     return out
 
 

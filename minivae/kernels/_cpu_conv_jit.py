@@ -25,7 +25,7 @@ the ``*_words`` functions below give ``words`` for a call, from the same block s
 Every jitted function is compiled once per dtype on first use and cached on disk (``cache=True``). Numba's cache
 of a function is keyed on its own file only: the jitted code a chunk calls lives in this file so that an edit here
 recompiles them all (an edit to :func:`minivae.kernels._blas.gemm` or to
-:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`, which the ReLU twins call, needs the cache cleared:
+:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`, the ReLU epilogue, needs the cache cleared:
 ``__pycache__/*.nb[ic]``).
 """
 from __future__ import annotations
@@ -80,10 +80,11 @@ def _fold_block(hi_minus_lo, rows, L, itemsize):
 
 
 @njit(cache=True, nogil=True)
-def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu):
     """y3[n] = w2 (C_out, CkK) @ im2col(x[n]) (CkK, L) (+ bias) for the chunk's examples: one GEMM per example
     written straight into NCHW or, for small images (L < _FOLD_BELOW_L), one per block of examples
-    (``w2 @ cols (CkK, m*L)``) and a copy back to NCHW."""
+    (``w2 @ cols (CkK, m*L)``) and a copy back to NCHW. With ``relu``, the bias and the ReLU in one pass over the
+    chunk's examples while they are in cache (the epilogue, :mod:`minivae.kernels._cpu_epilogue`)."""
     lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
@@ -94,22 +95,25 @@ def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero)
         cols = w[:ckk * m * L].reshape(ckk, m, L)
         _im2col(x[start:start + m], idx, cols, True)
         _forward_from_cols(w2, cols, y3[start:start + m], w[ckk * block * L:], one, zero)
-    if has_bias:
+    if relu:
+        bias_relu_rows(y3, lo, hi, bias, has_bias, True, zero)
+    elif has_bias:
         _add_bias_ncl(y3[lo:hi], bias)
 
 
 @calls_blas
 @njit(cache=True, nogil=True, parallel=True)
-def conv_forward_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
+def conv_forward_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu):
     for i in prange(bounds.size - 1):
-        conv_forward_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero)
+        conv_forward_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu)
 
 
 @njit(cache=True, nogil=True)
-def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu):
     """out[n] = col2im(w2^T (CkK, C_out) @ g3[n] (C_out, L)) (+ bias) for the chunk's examples: one GEMM per
     example or, for small images (L < _FOLD_BELOW_L), one per block of examples (their gradients packed
-    (C_out, m*L)), as in conv_forward_chunk."""
+    (C_out, m*L)), as in conv_forward_chunk. The bias is where col2im's sums start (the bits need it there); with
+    ``relu``, the ReLU follows on the chunk's examples while they are in cache."""
     lo, hi = bounds[i], bounds[i + 1]
     c_out, ckk = w2.shape
     L = idx.shape[1]
@@ -130,48 +134,15 @@ def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero
         gemm(_T, _N, ckk, m * L, c_out, one, w2.ctypes.data, ckk, g.ctypes.data, m * L, zero,
              cols.ctypes.data, m * L)
         _col2im(cols, idx, bias, has_bias, out[start:start + m], True)
+    if relu:
+        bias_relu_rows(out, lo, hi, bias, False, True, zero)
 
 
 @calls_blas
 @njit(cache=True, nogil=True, parallel=True)
-def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
+def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu):
     for i in prange(bounds.size - 1):
-        gemm_col2im_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
-
-
-# The ReLU epilogue (``relu=True`` of the forward kernels): the chunk, then the bias and ReLU on its examples while
-# they are in cache (:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`), with the bits of the separate ops.
-@njit(cache=True, nogil=True)
-def conv_forward_relu_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
-    """``conv_forward_chunk`` without its bias pass, then the bias and the ReLU in one pass over its examples."""
-    conv_forward_chunk(i, bounds, x, w2, bias, False, idx, y3, ws, one, zero)
-    bias_relu_rows(y3, bounds[i], bounds[i + 1], bias, has_bias, True, zero)
-
-
-@calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def conv_forward_relu_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero):
-    for i in prange(bounds.size - 1):
-        conv_forward_relu_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero)
-
-
-@njit(cache=True, nogil=True)
-def gemm_col2im_relu_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
-    """``gemm_col2im_chunk`` (its sums start from the bias: the bits need it there), then the ReLU on its examples."""
-    gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
-    bias_relu_rows(out, bounds[i], bounds[i + 1], bias, False, True, zero)
-
-
-@calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def gemm_col2im_relu_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero):
-    for i in prange(bounds.size - 1):
-        gemm_col2im_relu_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero)
-
-
-#: chunk -> its (driver, chunk) with the ReLU epilogue
-RELU_TWINS = {"conv_forward_chunk": (conv_forward_relu_par, conv_forward_relu_chunk),
-              "gemm_col2im_chunk": (gemm_col2im_relu_par, gemm_col2im_relu_chunk)}
+        gemm_col2im_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu)
 
 
 @njit(cache=True, nogil=True)

@@ -6,8 +6,8 @@ output (the compiled step's "bias and ReLU in the conv epilogue" fusion).
 :func:`bias_relu_rows` is the epilogue loop: the bias (where the chunk has not added it) and the ReLU in one pass
 over the chunk's examples, with the bits of the separate ops (``y += b``, then ``0 if y < 0 else y`` as
 :func:`minivae.kernels._cpu_elementwise.relu_forward`: a NaN stays NaN, ``-0.0`` stays ``-0.0``). The convolutions'
-chunks that call it after their GEMMs (``conv_forward_relu_chunk``, ``gemm_col2im_relu_chunk``) sit next to the
-chunks they wrap, in :mod:`minivae.kernels._cpu_conv_jit`; dense calls it from :mod:`._cpu_elementwise`.
+chunks call it after their GEMMs when given ``relu`` (``conv_forward_chunk``, ``gemm_col2im_chunk`` in
+:mod:`minivae.kernels._cpu_conv_jit`); dense calls it from :mod:`._cpu_elementwise`.
 """
 from __future__ import annotations
 

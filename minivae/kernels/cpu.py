@@ -62,12 +62,11 @@ def threads() -> int:
 def cache_is_cold() -> bool:
     """True when Numba's disk cache holds no compiled code for one of the CPU kernels' parallel drivers (the first
     run on this machine or after a change to their source): their first calls will then compile for tens of seconds
-    instead of loading in a fraction of one. The ReLU twins of the compiled step (``*_relu_par``) are not asked: an
-    eager run never compiles them. Reads the cache index only; compiles and changes nothing."""
+    instead of loading in a fraction of one. Reads the cache index only; compiles and changes nothing."""
     from minivae.kernels import _cpu_conv_jit, _cpu_elementwise
 
     drivers = [getattr(m, name) for m in (_cpu_conv_jit, _cpu_elementwise) for name in dir(m)
-               if name.endswith("_par") and not name.endswith("_relu_par")]
+               if name.endswith("_par")]
     try:
         return any(not d._cache._cache_file._load_index() for d in drivers)  # (Numba's cache, private API)
     except (AttributeError, OSError):
