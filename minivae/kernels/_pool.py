@@ -4,7 +4,7 @@ Why: a training step makes and drops the same large arrays every step (at batch 
 and gradients are 3-13 MB each). NumPy takes them from glibc's ``malloc``, which serves such a block with a fresh
 ``mmap`` or gives it back to the system when the heap's free top grows past a threshold; the next step then
 page-faults the same memory in again: about 2,900 faults (11 MiB) a step at batch 128 on random images, which made
-the eager step 20-30% slower (``benchmarks/results/2026-12-07-issue22-pool-step-ab.txt``). The fix is ours to
+the eager step 20-30% slower (``benchmarks/results/2026-12-07-issue22-blas-and-pool.txt``). The fix is ours to
 make, not the process's: nothing here changes ``malloc``'s settings; only arrays the kernels return come from the
 cache, and memory returns to it only when no array uses it any more.
 
