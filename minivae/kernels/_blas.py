@@ -27,8 +27,10 @@ scalars through small arrays.
 
 Threads: OpenBLAS runs a large GEMM on its own threads. Inside a ``prange`` chunk that would put two thread pools
 on the same cores and, with a BLAS thread count that another thread may change mid-call, make the bits depend on
-timing; :class:`one_thread` holds every BLAS library of the process (as threadpoolctl finds them at the first
-call) at one thread for the duration of a block and restores the counts after.
+timing; :class:`one_thread` holds the BLAS libraries the kernels call at one thread for the duration of a block and
+restores the counts after: those threadpoolctl finds when the first block starts, after :func:`load`, so NumPy's
+(``dense`` calls ``np.dot``) and the GEMM's among them. A BLAS library loaded later (SciPy's, PyTorch's) is not
+called by the kernels and is left alone.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ _held = threading.local()  # .depth: how many one_thread() blocks this thread is
 
 
 class one_thread:
-    """A context manager: every BLAS library threadpoolctl finds in the process at one thread inside the block,
+    """A context manager: the BLAS libraries the kernels call (:func:`libraries`) at one thread inside the block,
     the previous counts restored after (``LibController.set_num_threads``). Nested blocks in one thread set and
     restore nothing (so a compiled step holds the limit once around its whole replay instead of once per kernel
     call). The first block of the process also runs :func:`load`."""
@@ -136,3 +138,9 @@ class one_thread:
         for lib, n in self._saved:
             lib.set_num_threads(n)
         return False
+
+
+def libraries() -> list[str]:
+    """Paths of the BLAS libraries :class:`one_thread` holds (those loaded when its first block started)."""
+    with one_thread():
+        return [lib.filepath for lib in _pools]

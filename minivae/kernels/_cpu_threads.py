@@ -80,8 +80,8 @@ def _bounds(n, min_chunk, threads, per_thread):
 
 
 def one_blas_thread():
-    """A context manager: the BLAS libraries (NumPy's and SciPy's) at one thread inside the block, restored
-    after (threadpoolctl)."""
+    """A context manager: the BLAS libraries the kernels call (NumPy's and the GEMM's) at one thread inside the
+    block, restored after (threadpoolctl)."""
     return _blas.one_thread()
 
 

@@ -4,7 +4,7 @@ signatures and results of :mod:`minivae.kernels.reference`.
 The convolutions are :mod:`minivae.kernels._cpu_conv` (the kernels: shapes, dtypes, chunks, workspaces) and
 :mod:`minivae.kernels._cpu_conv_jit` (the jitted work they launch: im2col + GEMM, col2im, the parallel drivers);
 dense, reparameterize + KL, BCE with logits and ReLU are :mod:`minivae.kernels._cpu_elementwise`. What they share:
-the chunking, the parallel launch and the dtype check (:mod:`minivae.kernels._cpu_threads`) and SciPy's GEMM
+the chunking, the parallel launch and the dtype check (:mod:`minivae.kernels._cpu_threads`) and OpenBLAS's GEMM
 callable from jitted code with the BLAS thread limit (:mod:`minivae.kernels._blas`).
 
 For the compiled step (issue 24): ``out=`` on the kernels returning one array (:mod:`minivae.kernels._out`), the

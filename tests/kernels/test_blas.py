@@ -65,15 +65,36 @@ def test_gemm_from_python_says_where_it_runs():
         _blas.gemm(_blas.NO_TRANS, _blas.NO_TRANS, 1, 1, 1, 1.0, 0, 1, 0, 1, 0.0, 0, 1)
 
 
-def test_one_thread_limits_every_blas_library_and_restores_it():
+def test_one_thread_limits_the_kernels_blas_libraries_and_restores_them():
+    import json
+    import os
+    import subprocess
+    import sys
+
     from threadpoolctl import threadpool_info
 
+    held = _blas.libraries()
+    real = [os.path.realpath(p) for p in held]
+    child = ("import json, os, numpy, threadpoolctl; print(json.dumps([os.path.realpath(p['filepath']) "
+             "for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']))")
+    # NumPy's BLAS (np.dot), as a process that imports only NumPy sees it
+    numpy_blas = json.loads(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                                           check=True).stdout)
+    assert set(numpy_blas) <= set(real), (numpy_blas, real)
+    try:
+        import scipy_openblas32
+    except ImportError:
+        pass
+    else:  # the GEMM's
+        assert any(p.startswith(os.path.realpath(scipy_openblas32.get_lib_dir())) for p in real), held
+
     def counts():
-        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["filepath"] in held}
 
     before = counts()
+    assert set(before) == set(held)
     with _blas.one_thread():
-        assert counts() == [1] * len(before)
+        assert counts() == dict.fromkeys(held, 1)
     assert counts() == before
 
 
