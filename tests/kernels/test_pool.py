@@ -15,9 +15,16 @@ BIG = (256, 256)  # float32: 256 KiB, above MIN_BYTES
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    """An empty cache, and no garbage collection during the test (a cycle of an earlier test freed mid-test would
+    put its blocks in the cache and change the byte counts asserted here)."""
+    gc.collect()
+    gc.disable()
     _pool.empty_cache()
-    yield
-    _pool.empty_cache()
+    try:
+        yield
+    finally:
+        gc.enable()
+        _pool.empty_cache()
 
 
 def _addr(a):
