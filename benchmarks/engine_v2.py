@@ -26,14 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CHILD = r"""
+#: a child process's set-up (also benchmarks/step_ab.py's): the conv VAE, Adam and 8 batches, 3 warm-up steps
+SETUP = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from minivae.models import ConvVAE
 from minivae.optim import Adam
 from minivae.train import train_step
-batch, steps, synthetic = {batch}, {steps}, {synthetic}
+batch, synthetic = {batch}, {synthetic}
 if synthetic:
     x = (np.random.default_rng(0).random((batch * 8, 1, 28, 28)) < 0.5).astype(np.float32)
 else:
@@ -44,8 +45,11 @@ opt = Adam(model.parameters(), lr=1e-4)
 rng = np.random.default_rng(0)
 for s in range(3):
     train_step(model, opt, x[s * batch:(s + 1) * batch], rng)
+"""
+
+CHILD = SETUP + r"""
 times, cpu = [], []
-for s in range(steps):
+for s in range({steps}):
     b = x[(s % 8) * batch:((s % 8) + 1) * batch]
     t0, c0 = time.perf_counter(), time.process_time()
     train_step(model, opt, b, rng)

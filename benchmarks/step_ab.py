@@ -26,24 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-CHILD = r"""
-import sys, time
-import numpy as np
-sys.path.insert(0, {root!r})
-from minivae.models import ConvVAE
-from minivae.optim import Adam
-from minivae.train import train_step
-batch, synthetic = {batch}, {synthetic}
-if synthetic:
-    x = (np.random.default_rng(0).random((batch * 8, 1, 28, 28)) < 0.5).astype(np.float32)
-else:
-    from minivae.data import binarize, load_dataset, to_float
-    x = binarize(to_float(load_dataset("fashion-mnist", "train")[0][: batch * 8]), 0.5)
-model = ConvVAE(latent_dim=2, rng=np.random.default_rng(0))
-opt = Adam(model.parameters(), lr=1e-4)
-rng = np.random.default_rng(0)
-for s in range(5):
-    train_step(model, opt, x[(s % 8) * batch:((s % 8) + 1) * batch], rng)
+from engine_v2 import SETUP  # noqa: E402  (after benchmarks/ is on sys.path)
+
+# the set-up of engine_v2.py's children (3 warm-up steps), 2 more warm-up steps, then one step per "go" line
+CHILD = SETUP + r"""
+for s in range(2):
+    train_step(model, opt, x[s * batch:(s + 1) * batch], rng)
 print("ready", flush=True)
 s = 0
 for line in sys.stdin:
