@@ -22,6 +22,22 @@ import minivae  # noqa: E402  (after the repository root is on sys.path)
 import minivae.functional as F  # noqa: E402  (after the repository root is on sys.path)
 
 
+class _Recorder:
+    """A jitted function that records the Python stack of its first call; other attributes are the function's
+    (a kernel hands its chunk function to ``_cpu_threads.run``, which compiles it and takes its address)."""
+
+    def __init__(self, dispatcher, name, hits):
+        self._dispatcher, self._name, self._hits = dispatcher, name, hits
+
+    def __call__(self, *args, **kwargs):
+        if self._name not in [h[0] for h in self._hits]:
+            self._hits.append((self._name, traceback.extract_stack()[:-1]))
+        return self._dispatcher(*args, **kwargs)
+
+    def __getattr__(self, attr):
+        return getattr(self._dispatcher, attr)
+
+
 def main() -> int:
     x = minivae.Tensor(np.ones((4, 8, 7, 7), np.float32))
     w = minivae.Tensor(np.ones((8, 4, 3, 3), np.float32))
@@ -31,11 +47,7 @@ def main() -> int:
         mod = sys.modules[name]
         for k, v in list(vars(mod).items()):
             if isinstance(v, Dispatcher):
-                def wrap(*a, _v=v, _k=k, **kw):
-                    if _k not in [h[0] for h in hits]:
-                        hits.append((_k, traceback.extract_stack()[:-1]))
-                    return _v(*a, **kw)
-                setattr(mod, k, wrap)
+                setattr(mod, k, _Recorder(v, k, hits))
     F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
     for name, stack in hits:
         start = next(i for i, f in enumerate(stack) if f.name == "conv_transpose2d" and f.filename.endswith("conv.py"))

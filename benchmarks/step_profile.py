@@ -38,9 +38,9 @@ def profile(batch: int, steps: int) -> dict:
     real_run = _cpu_threads.run
     users = (_cpu_conv, _cpu_elementwise)  # the kernel modules that launch through run()
 
-    def timed_run(parallel, chunk, bounds, *args):
+    def timed_run(chunk, bounds, *args):
         t0 = time.perf_counter()
-        real_run(parallel, chunk, bounds, *args)
+        real_run(chunk, bounds, *args)
         shape = next((a.shape for a in args if isinstance(a, np.ndarray)), ())
         totals[(getattr(chunk, "py_func", chunk).__name__, shape)] += time.perf_counter() - t0
 

@@ -32,27 +32,28 @@ def _blas_threads():
     return [p["num_threads"] for p in threadpool_info() if p["filepath"] in held]
 
 
-def test_run_holds_the_blas_at_one_thread_for_gemm_drivers_and_restores_it_after():
+def test_run_holds_the_blas_at_one_thread_for_gemm_chunks_and_restores_it_after(monkeypatch):
     before = _blas_threads()
     if not before:
         pytest.skip("threadpoolctl finds no BLAS library here")
     during, serial = [], []
-    gemm_driver = _cpu_threads.calls_blas(lambda b, tag: during.append((_blas_threads(), tag)))
+    # the parallel launch, seen from Python: what the BLAS is at while every chunk runs
+    monkeypatch.setattr(_cpu_threads, "_entry_point", lambda chunk, args: 0)
+    monkeypatch.setattr(_cpu_threads, "_parallel", lambda address, b, args: during.append((_blas_threads(), args)))
+    gemm_chunk = _cpu_threads.calls_blas(lambda i, b, tag: serial.append((i, _blas_threads())))
     bounds = _cpu_threads.chunk_bounds(64)
     try:
         for _ in range(5):
-            _cpu_threads.run(gemm_driver, lambda i, b, tag: serial.append(i), bounds, "x")
+            _cpu_threads.run(gemm_chunk, bounds, 1)
             assert _blas_threads() == before  # restored once every chunk is done
-        one = _cpu_threads.chunk_bounds(1)
-        _cpu_threads.run(gemm_driver, lambda i, b, tag: serial.append((i, _blas_threads())), one, "y")
+        _cpu_threads.run(gemm_chunk, _cpu_threads.chunk_bounds(1), 2)  # one chunk: on this thread
     finally:
-        _cpu_threads._BLAS_DRIVERS.discard(gemm_driver)
+        _cpu_threads._BLAS_CHUNKS.discard(gemm_chunk)
     if bounds.size > 2:
-        assert {(tuple(t), tag) for t, tag in during} == {((1,) * len(before), "x")}  # every chunk on 1 thread
+        assert {(tuple(t), tag) for t, tag in during} == {((1,) * len(before), (1,))}  # every chunk on 1 thread
     assert serial[-1] == (0, [1] * len(before)) and _blas_threads() == before
-    untouched = []  # a driver without GEMMs leaves the BLAS as it is
-    _cpu_threads.run(lambda b, tag: untouched.append(_blas_threads()), lambda i, b, tag: untouched.append(
-        _blas_threads()), bounds, "z")
+    untouched = []  # a chunk without GEMMs leaves the BLAS as it is
+    _cpu_threads.run(lambda i, b, tag: untouched.append(_blas_threads()), _cpu_threads.chunk_bounds(1), 3)
     assert untouched == [before]
 
 

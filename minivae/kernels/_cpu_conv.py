@@ -1,5 +1,5 @@
 """The Numba CPU convolution kernels: what each computes (shapes, dtypes, output arrays), the chunks of the batch
-and the workspaces; the jitted work they launch (parallel drivers, per-chunk im2col + GEMM, col2im) is in
+and the workspaces; the jitted work they launch (per-chunk im2col + GEMM, col2im) is in
 :mod:`minivae.kernels._cpu_conv_jit`.
 
 Each kernel checks its dtypes, computes its output size once, builds the tap table of its geometry
@@ -28,16 +28,11 @@ from minivae.kernels import _out
 from minivae.kernels._cpu_conv_jit import (
     _tap_index,
     channel_sum_chunk,
-    channel_sum_par,
     conv_forward_chunk,
-    conv_forward_par,
     forward_and_weight_grad_chunk,
-    forward_and_weight_grad_par,
     forward_words,
     gemm_col2im_chunk,
-    gemm_col2im_par,
     weight_grad_chunk,
-    weight_grad_par,
     weight_grad_words,
 )
 from minivae.kernels._cpu_threads import DTYPES, check_dtype, chunk_bounds, run
@@ -116,7 +111,7 @@ def conv2d_forward(x, weight, bias, stride, padding, *, out=None, relu=False):
     idx = _tap_index(h, w, kh, kw, stride[0], stride[1], padding[0], padding[1], ho, wo)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_in * kh * kw, c_out, ho * wo, x.itemsize)
-    run(conv_forward_par, conv_forward_chunk, bounds, x, weight.reshape(c_out, c_in * kh * kw), b, has_b, idx,
+    run(conv_forward_chunk, bounds, x, weight.reshape(c_out, c_in * kh * kw), b, has_b, idx,
         out.reshape(n, c_out, ho * wo), *_blas_args(x.dtype, bounds, words), bool(relu))
     return out
 
@@ -136,7 +131,7 @@ def conv2d_backward_weight(grad_output, x, kernel_size, stride, padding, *, out=
     bounds = chunk_bounds(n)
     parts = np.empty((bounds.size - 1, c_out, c_in * kh * kw), dtype=grad_output.dtype)
     words = weight_grad_words(_most(bounds), c_in * kh * kw, c_out, ho * wo, x.itemsize)
-    run(weight_grad_par, weight_grad_chunk, bounds, grad_output.reshape(n, c_out, ho * wo), x, idx, parts,
+    run(weight_grad_chunk, bounds, grad_output.reshape(n, c_out, ho * wo), x, idx, parts,
         *_blas_args(grad_output.dtype, bounds, words))
     return _out.write(out, _sum_parts(parts, (c_out, c_in, kh, kw)), "conv2d_backward_weight")
 
@@ -150,7 +145,7 @@ def conv2d_backward_bias(grad_output, *, out=None):
     g3 = g.reshape(n, c, int(np.prod(g.shape[2:])))
     bounds = chunk_bounds(n, min_chunk=max(1, (1 << 16) // max(1, g3.shape[1] * g3.shape[2])))  # small: 1 chunk
     parts = np.empty((bounds.size - 1, c), dtype=np.float64)
-    run(channel_sum_par, channel_sum_chunk, bounds, g3, parts)
+    run(channel_sum_chunk, bounds, g3, parts)
     return _out.write(out, np.sum(parts, axis=0).astype(g.dtype), "conv2d_backward_bias")
 
 
@@ -170,7 +165,7 @@ def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, *
     idx = _tap_index(ho, wo, kh, kw, stride[0], stride[1], padding[0], padding[1], h, w)
     bounds = chunk_bounds(n)
     words = forward_words(_most(bounds), c_out * kh * kw, c_in, h * w, x.itemsize)
-    run(gemm_col2im_par, gemm_col2im_chunk, bounds, x.reshape(n, c_in, h * w), weight.reshape(c_in, c_out * kh * kw),
+    run(gemm_col2im_chunk, bounds, x.reshape(n, c_in, h * w), weight.reshape(c_in, c_out * kh * kw),
         b, has_b, idx, out, *_blas_args(x.dtype, bounds, words), bool(relu))
     return out
 
@@ -199,7 +194,7 @@ def conv_transpose2d_backward(grad_output, x, weight, stride, padding, *, out=No
     gx = _out.output(gx_out, (n, c_in, h, w), grad_output.dtype, "conv_transpose2d_backward")
     parts = np.empty((bounds.size - 1, c_in, ckk), dtype=grad_output.dtype)
     words = weight_grad_words(_most(bounds), ckk, c_in, h * w, x.itemsize, c_w=c_in)
-    run(forward_and_weight_grad_par, forward_and_weight_grad_chunk, bounds, grad_output, weight.reshape(c_in, ckk),
+    run(forward_and_weight_grad_chunk, bounds, grad_output, weight.reshape(c_in, ckk),
         x.reshape(n, c_in, h * w), idx, gx.reshape(n, c_in, h * w), parts,
         *_blas_args(grad_output.dtype, bounds, words))
     return gx, _out.write(gw_out, _sum_parts(parts, (c_in, c_out, kh, kw)), "conv_transpose2d_backward")

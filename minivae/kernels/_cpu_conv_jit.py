@@ -1,5 +1,5 @@
 """The jitted half of the Numba CPU convolutions (:mod:`minivae.kernels._cpu_conv` holds the kernels that launch
-it): the parallel drivers, the per-chunk work they run, and the im2col / col2im passes that work uses.
+it): the per-chunk work, and the im2col / col2im passes that work uses.
 
 A convolution is im2col + GEMM (Chellapilla et al. 2006); its input gradient, and the forward pass of a transposed
 convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, section 4):
@@ -12,11 +12,11 @@ convolution, is GEMM + col2im, the adjoint of im2col (Dumoulin & Visin 2016, sec
   folds a block of examples into one GEMM (``K = m*L``) where ``C*kH*kW >= 32``;
 * ``_col2im`` scatters columns back to NCHW through the same table, the bias fused.
 
-Each ``*_chunk(i, bounds, ...)`` does chunk ``i`` of the batch (examples ``bounds[i]:bounds[i+1]``); each
-``*_par(bounds, ...)`` runs every chunk at once, a ``prange`` over chunks on Numba's thread pool (no Python between
-chunks), launched by :func:`minivae.kernels._cpu_threads.run`, which holds the BLAS at one thread for the drivers
-marked ``calls_blas``. No two chunks write the same output element (the weight and bias gradients: one partial
-sum per chunk, added in chunk order by the caller), so the bits do not depend on the thread timing.
+Each ``*_chunk(i, bounds, ...)`` does chunk ``i`` of the batch (examples ``bounds[i]:bounds[i+1]``);
+:func:`minivae.kernels._cpu_threads.run` runs every chunk of a call at once (a ``prange`` over the chunks on Numba's
+thread pool, no Python between chunks) and holds the BLAS at one thread for the chunks marked ``calls_blas``. No
+two chunks write the same output element (the weight and bias gradients: one partial sum per chunk, added in chunk
+order by the caller), so the bits do not depend on the thread timing.
 
 Workspaces: chunk ``i`` takes its column buffers from row ``i`` of a ``(chunks, words)`` scratch array ``ws`` that
 the caller keeps between calls (:func:`minivae.kernels._cpu_conv._workspace`) instead of allocating them per block;
@@ -31,7 +31,7 @@ recompiles them all (an edit to :func:`minivae.kernels._blas.gemm` or to
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from minivae.kernels._blas import NO_TRANS as _N
 from minivae.kernels._blas import TRANS as _T
@@ -70,7 +70,7 @@ def weight_grad_words(max_chunk, ckk, c_g, L, itemsize, c_w=0):
     return ckk * c_g + (ckk + c_g + (c_w if L < _FOLD_BELOW_L else 0)) * m * L
 
 
-# --------------------------------------------------------------------------- parallel drivers and chunks
+# --------------------------------------------------------------------------- chunks
 
 
 @njit(cache=True, nogil=True)
@@ -79,6 +79,7 @@ def _fold_block(hi_minus_lo, rows, L, itemsize):
     return max(1, min(hi_minus_lo, _FOLD_BLOCK_BYTES // max(1, rows * L * itemsize)))
 
 
+@calls_blas
 @njit(cache=True, nogil=True)
 def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu):
     """y3[n] = w2 (C_out, CkK) @ im2col(x[n]) (CkK, L) (+ bias) for the chunk's examples: one GEMM per example
@@ -101,13 +102,8 @@ def conv_forward_chunk(i, bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero,
         _add_bias_ncl(y3[lo:hi], bias)
 
 
+
 @calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def conv_forward_par(bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu):
-    for i in prange(bounds.size - 1):
-        conv_forward_chunk(np.int64(i), bounds, x, w2, bias, has_bias, idx, y3, ws, one, zero, relu)
-
-
 @njit(cache=True, nogil=True)
 def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu):
     """out[n] = col2im(w2^T (CkK, C_out) @ g3[n] (C_out, L)) (+ bias) for the chunk's examples: one GEMM per
@@ -137,12 +133,6 @@ def gemm_col2im_chunk(i, bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero
     if relu:
         bias_relu_rows(out, lo, hi, bias, False, True, zero)
 
-
-@calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def gemm_col2im_par(bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu):
-    for i in prange(bounds.size - 1):
-        gemm_col2im_chunk(np.int64(i), bounds, g3, w2, bias, has_bias, idx, out, ws, one, zero, relu)
 
 
 @njit(cache=True, nogil=True)
@@ -193,6 +183,7 @@ def _forward_from_cols(w2, cols, y3, scratch, one, zero):
             gemm(_N, _N, c_w, L, ckk, one, w2.ctypes.data, ckk, b, m * L, zero, y3[n].ctypes.data, L)
 
 
+@calls_blas
 @njit(cache=True, nogil=True)
 def weight_grad_chunk(i, bounds, g3, x, idx, parts, ws, one, zero):
     """parts[i] (C_out, CkK) = sum over the chunk's examples of g3[n] (C_out, L) @ im2col(x[n])^T (L, CkK).
@@ -220,13 +211,8 @@ def weight_grad_chunk(i, bounds, g3, x, idx, parts, ws, one, zero):
             parts[i, o, j] = part_t[j, o]
 
 
+
 @calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def weight_grad_par(bounds, g3, x, idx, parts, ws, one, zero):
-    for i in prange(bounds.size - 1):
-        weight_grad_chunk(np.int64(i), bounds, g3, x, idx, parts, ws, one, zero)
-
-
 @njit(cache=True, nogil=True)
 def forward_and_weight_grad_chunk(i, bounds, a, w2, g3, idx, y3, parts, ws, one, zero):
     """One im2col of a[n] for two GEMMs: y3[n] (C_w, L) = w2 (C_w, CkK) @ im2col(a[n]) (conv2d_forward of ``a``
@@ -243,23 +229,12 @@ def forward_and_weight_grad_chunk(i, bounds, a, w2, g3, idx, y3, parts, ws, one,
             parts[i, o, j] = part_t[j, o]
 
 
-@calls_blas
-@njit(cache=True, nogil=True, parallel=True)
-def forward_and_weight_grad_par(bounds, a, w2, g3, idx, y3, parts, ws, one, zero):
-    for i in prange(bounds.size - 1):
-        forward_and_weight_grad_chunk(np.int64(i), bounds, a, w2, g3, idx, y3, parts, ws, one, zero)
-
 
 @njit(cache=True, nogil=True)
 def channel_sum_chunk(i, bounds, g3, parts):
     """parts[i, c] = sum over the chunk's examples n and positions q of g3[n, c, q] (float64)."""
     _sum_n_l(g3[bounds[i]:bounds[i + 1]], parts[i])
 
-
-@njit(cache=True, nogil=True, parallel=True)
-def channel_sum_par(bounds, g3, parts):
-    for i in prange(bounds.size - 1):
-        channel_sum_chunk(np.int64(i), bounds, g3, parts)
 
 
 # --------------------------------------------------------------------------- jitted passes

@@ -1,6 +1,6 @@
 """The Numba CPU elementwise and dense kernels, top to bottom: the kernels (Python: shapes, dtypes, outputs), then
-the jitted loops they run and, for the large ones (ReLU, BCE), the parallel drivers that split them over the
-threads (:func:`minivae.kernels._cpu_threads.run`).
+the jitted loops they run and, for the large ones (ReLU, BCE), the chunk functions that
+:func:`minivae.kernels._cpu_threads.run` splits them into over the threads.
 
 Reparameterize + KL forward gives ``z`` and the per-example KL in one pass and its backward ``g_mu`` and
 ``g_logvar`` in one pass (Kingma & Welling 2014, eq. 10 and appendix B); binary cross-entropy with logits uses the
@@ -15,7 +15,7 @@ ReLU in one pass (:func:`minivae.kernels._cpu_epilogue.bias_relu_rows`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from minivae.kernels import _out, _pool
 from minivae.kernels._cpu_epilogue import bias_relu_rows
@@ -101,7 +101,7 @@ def bce_with_logits_forward(logits, target):
     t = _c(target).reshape(-1)
     out = _pool.empty(x.shape, x.dtype)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(bce_forward_par, bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+    run(bce_forward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
         x, t, zero, one, out)
     return out.reshape(np.shape(logits))
 
@@ -116,7 +116,7 @@ def bce_with_logits_backward(grad_output, logits, target):
     gy = _c(np.broadcast_to(grad_output, shape)).reshape(-1)
     out = _pool.empty(x.shape, x.dtype)
     zero, one = x.dtype.type(0), x.dtype.type(1)
-    run(bce_backward_par, bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
+    run(bce_backward_chunk, chunk_bounds(x.size, _TRANSCENDENTAL_CHUNK),
         gy, x, t, zero, one, out)
     return out.reshape(shape)
 
@@ -131,7 +131,7 @@ def relu_forward(x, *, out=None):
     x = _c(x)
     flat = x.reshape(-1)
     out = _out.output(out, x.shape, x.dtype, "relu_forward")
-    run(relu_forward_par, relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK),
+    run(relu_forward_chunk, chunk_bounds(flat.size, _ELEMENTWISE_CHUNK),
         flat, flat.dtype.type(0), out.reshape(-1))
     return out
 
@@ -147,7 +147,7 @@ def relu_backward(grad_output, output, *, out=None):
         raise ValueError(f"relu_backward: gradient shape {gy.shape} != output shape {y.shape}")
     g, yf = gy.reshape(-1), y.reshape(-1)
     out = _out.output(out, gy.shape, gy.dtype, "relu_backward")
-    run(relu_backward_par, relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK),
+    run(relu_backward_chunk, chunk_bounds(g.size, _ELEMENTWISE_CHUNK),
         g, yf, g.dtype.type(0), out.reshape(-1))
     return out
 
@@ -239,18 +239,13 @@ def _relu_bwd(gy, y, zero, out):
         out[k] = zero if y[k] <= zero else gy[k]
 
 
-# --------------------------------------------------------------------------- parallel drivers and chunks
+# --------------------------------------------------------------------------- chunks (run by _cpu_threads.run)
 
 @njit(cache=True, nogil=True)
 def relu_forward_chunk(i, bounds, x, zero, out):
     lo, hi = bounds[i], bounds[i + 1]
     _relu_fwd(x[lo:hi], zero, out[lo:hi])
 
-
-@njit(cache=True, nogil=True, parallel=True)
-def relu_forward_par(bounds, x, zero, out):
-    for i in prange(bounds.size - 1):
-        relu_forward_chunk(np.int64(i), bounds, x, zero, out)
 
 
 @njit(cache=True, nogil=True)
@@ -259,11 +254,6 @@ def relu_backward_chunk(i, bounds, gy, y, zero, out):
     _relu_bwd(gy[lo:hi], y[lo:hi], zero, out[lo:hi])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def relu_backward_par(bounds, gy, y, zero, out):
-    for i in prange(bounds.size - 1):
-        relu_backward_chunk(np.int64(i), bounds, gy, y, zero, out)
-
 
 @njit(cache=True, nogil=True)
 def bce_forward_chunk(i, bounds, x, t, zero, one, out):
@@ -271,19 +261,9 @@ def bce_forward_chunk(i, bounds, x, t, zero, one, out):
     _bce_fwd(x[lo:hi], t[lo:hi], zero, one, out[lo:hi])
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def bce_forward_par(bounds, x, t, zero, one, out):
-    for i in prange(bounds.size - 1):
-        bce_forward_chunk(np.int64(i), bounds, x, t, zero, one, out)
-
 
 @njit(cache=True, nogil=True)
 def bce_backward_chunk(i, bounds, gy, x, t, zero, one, out):
     lo, hi = bounds[i], bounds[i + 1]
     _bce_bwd(gy[lo:hi], x[lo:hi], t[lo:hi], zero, one, out[lo:hi])
 
-
-@njit(cache=True, nogil=True, parallel=True)
-def bce_backward_par(bounds, gy, x, t, zero, one, out):
-    for i in prange(bounds.size - 1):
-        bce_backward_chunk(np.int64(i), bounds, gy, x, t, zero, one, out)

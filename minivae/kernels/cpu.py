@@ -2,7 +2,7 @@
 signatures and results of :mod:`minivae.kernels.reference`.
 
 The convolutions are :mod:`minivae.kernels._cpu_conv` (the kernels: shapes, dtypes, chunks, workspaces) and
-:mod:`minivae.kernels._cpu_conv_jit` (the jitted work they launch: im2col + GEMM, col2im, the parallel drivers);
+:mod:`minivae.kernels._cpu_conv_jit` (the jitted work they launch: im2col + GEMM, col2im, per chunk);
 dense, reparameterize + KL, BCE with logits and ReLU are :mod:`minivae.kernels._cpu_elementwise`. What they share:
 the chunking, the parallel launch and the dtype check (:mod:`minivae.kernels._cpu_threads`) and OpenBLAS's GEMM
 callable from jitted code with the BLAS thread limit (:mod:`minivae.kernels._blas`).
@@ -60,14 +60,15 @@ def threads() -> int:
 
 
 def cache_is_cold() -> bool:
-    """True when Numba's disk cache holds no compiled code for one of the CPU kernels' parallel drivers (the first
-    run on this machine or after a change to their source): their first calls will then compile for tens of seconds
-    instead of loading in a fraction of one. Reads the cache index only; compiles and changes nothing."""
-    from minivae.kernels import _cpu_conv_jit, _cpu_elementwise
+    """True when Numba's disk cache holds no compiled code for one of the CPU kernels' chunk functions or their
+    parallel driver (the first run on this machine or after a change to their source): their first calls will then
+    compile for seconds instead of loading in a fraction of one. Reads the cache index only; compiles and changes
+    nothing."""
+    from minivae.kernels import _cpu_conv_jit, _cpu_elementwise, _cpu_threads
 
-    drivers = [getattr(m, name) for m in (_cpu_conv_jit, _cpu_elementwise) for name in dir(m)
-               if name.endswith("_par")]
+    jitted = [_cpu_threads._parallel] + [getattr(m, name) for m in (_cpu_conv_jit, _cpu_elementwise)
+                                         for name in dir(m) if name.endswith("_chunk")]
     try:
-        return any(not d._cache._cache_file._load_index() for d in drivers)  # (Numba's cache, private API)
+        return any(not f._cache._cache_file._load_index() for f in jitted)  # (Numba's cache, private API)
     except (AttributeError, OSError):
         return False
