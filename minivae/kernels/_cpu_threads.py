@@ -115,7 +115,8 @@ def run(chunk, bounds: np.ndarray, *args) -> None:
                 chunk(np.int64(i), bounds, *args)
             return
         _launched_pid = os.getpid()
-        key = (chunk, _dispatcher.compute_fingerprint((bounds, args)))  # Numba's own key of the values' types (C)
+        # the key Numba's dispatchers find their compiled versions by (numba._dispatcher, private; in C)
+        key = (chunk, _dispatcher.compute_fingerprint((bounds, args)))
         address = _entry_points.get(key)
         if address is None:
             address = _entry_points[key] = _entry_point(chunk, (np.int64(0), bounds, *args))
@@ -136,7 +137,8 @@ def _entry_point(chunk, args) -> int:
 
 @njit(cache=True, nogil=True, parallel=True)
 def _parallel(address, bounds, args):
-    """``chunk(i, bounds, *args)`` for every chunk ``i``, a ``prange``: the chunks run on Numba's threads."""
+    """``chunk(i, bounds, *args)`` for every chunk ``i``, ``chunk`` the compiled function at ``address``
+    (:func:`_call`), a ``prange``: the chunks run on Numba's threads."""
     for i in prange(bounds.size - 1):
         _call(address, np.int64(i), bounds, args)
 
