@@ -115,12 +115,20 @@ def run(chunk, bounds: np.ndarray, *args) -> None:
                 chunk(np.int64(i), bounds, *args)
             return
         _launched_pid = os.getpid()
-        # the key Numba's dispatchers find their compiled versions by (numba._dispatcher, private; in C)
-        key = (chunk, _dispatcher.compute_fingerprint((bounds, args)))
+        key = (chunk, _type_key((bounds, args)))
         address = _entry_points.get(key)
         if address is None:
             address = _entry_points[key] = _entry_point(chunk, (np.int64(0), bounds, *args))
         _parallel(address, bounds, args)
+
+
+def _type_key(values):
+    """A hashable key of the Numba types of ``values``: the fingerprint Numba's dispatchers find their compiled
+    versions by (``numba._dispatcher``, private, in C: under a microsecond), else ``numba.typeof`` (slower)."""
+    try:
+        return _dispatcher.compute_fingerprint(values)
+    except (AttributeError, NotImplementedError):  # another Numba; or values without a fingerprint
+        return numba.typeof(values)
 
 
 def _entry_point(chunk, args) -> int:

@@ -88,3 +88,13 @@ def _returning_chunk(i, bounds, x):
 def test_a_chunk_that_returns_a_value_is_refused_before_it_runs():
     with pytest.raises(TypeError, match="returns nothing"):
         _cpu_threads.run(_returning_chunk, _cpu_threads.chunk_bounds(32), np.ones(32))
+
+
+def test_the_type_key_tells_apart_what_numba_types_apart():
+    a = np.zeros(4, np.float32)
+    frozen = a.copy()
+    frozen.flags.writeable = False
+    keys = [_cpu_threads._type_key(v) for v in ((a,), (frozen,), (a[::2],), (a.astype(np.float64),), (a, 1), (a, 1.0),
+                                                (a, True), (a, "text"))]
+    assert len(set(keys)) == len(keys)  # "text": no fingerprint in C, Numba's typeof instead
+    assert _cpu_threads._type_key((a,)) == _cpu_threads._type_key((np.ones(9, np.float32),))  # values do not count
