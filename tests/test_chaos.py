@@ -2,14 +2,14 @@
 
 A bounded loop starts ``minivae train`` (or ``--resume`` once a checkpoint exists) in a subprocess and kills
 it, alternating SIGKILL and SIGTERM; half of the kills are aimed at a checkpoint write (sent as soon as the
-``.checkpoint.npz.*.tmp`` file appears), the others at a random point of progress (after 0, 1 or 2 more
+process's own ``.checkpoint.npz.*.tmp`` file appears), the others at a random point of progress (after 0, 1 or 2 more
 checkpoints have been written): every kill is driven by the run's progress, never by wall time, so ten kills
 land within the first 20 of the 30 epochs however fast the machine is. After every kill the folder must
 hold a loadable checkpoint (once one was written) whose epoch never goes back; after a SIGTERM the process
-exits 143 with the resume hint and leaves no temporary file; a SIGKILL's temporary file is removed by the
-next process that opens the folder. Finally ``--resume`` finishes the run, and its arrays equal, bit for
-bit, those of an uninterrupted run with the same seed (NUMBA_NUM_THREADS=2 in both). The counts are
-printed (``pytest -s``) as ``chaos: ...``.
+exits 143 with the resume hint and leaves no temporary file of its own; a SIGKILL's temporary file is removed by
+the next process that opens the folder (one killed before it opened the folder leaves it for the one after).
+Finally ``--resume`` finishes the run, and its arrays equal, bit for bit, those of an uninterrupted run with the
+same seed (NUMBA_NUM_THREADS=2 in both). The counts are printed (``pytest -s``) as ``chaos: ...``.
 
 No assertion depends on when a kill lands: every outcome (before the first checkpoint, mid-step, mid-write,
 during evaluation, after the run ended) is a legal one, and each is checked for what must hold then.
@@ -99,12 +99,17 @@ def test_training_killed_at_random_moments_never_loses_the_run(tmp_path):
               "sigterm_temp_left": 0, "finished_before_kill": 0, "killed_after_last_checkpoint": 0}
     last_epoch = 0
     for i in range(KILLS):
+        stale = set(_temp_files(out))  # a SIGKILLed write's file: the next process removes it once it holds the folder
         proc = _start(out)
         sig = signal.SIGKILL if i % 2 == 0 else signal.SIGTERM
         aim_at_write = i % 4 in (0, 3)
+
+        def writing():  # a checkpoint write of this process under way (not a stale file of the one before)
+            return any(n.startswith(".checkpoint.npz.") and n not in stale for n in _temp_files(out))
+
         try:
             if aim_at_write:
-                alive = _wait(proc, lambda: any(n.startswith(".checkpoint.npz.") for n in _temp_files(out)))
+                alive = _wait(proc, writing)
             else:
                 alive = _wait(proc, lambda: _handlers_installed(out, proc.pid))
                 for _ in range(rng.randint(0, 2) if alive else 0):  # a random number of checkpoints later
@@ -113,8 +118,7 @@ def test_training_killed_at_random_moments_never_loses_the_run(tmp_path):
                     if not alive:
                         break
             if alive:
-                counts["checkpoint_temp_seen_at_kill"] += any(n.startswith(".checkpoint.npz.")
-                                                              for n in _temp_files(out))
+                counts["checkpoint_temp_seen_at_kill"] += writing()
                 proc.send_signal(sig)
             _, stderr = proc.communicate(timeout=60)
         finally:
@@ -136,7 +140,8 @@ def test_training_killed_at_random_moments_never_loses_the_run(tmp_path):
             if proc.returncode == 143:
                 lines = [line for line in stderr.splitlines() if line.strip()]
                 assert len(lines) == 1 and "minivae train: interrupted (SIGTERM)" in lines[0], stderr
-            assert _temp_files(out) == [], "a SIGTERM left a temporary file"
+            # its own temporary files are gone; a stale one stays where the kill came before the folder was opened
+            assert set(_temp_files(out)) <= stale, "a SIGTERM left a temporary file"
         if (out / "checkpoint.npz").exists():
             epoch = load_checkpoint(out / "checkpoint.npz")["meta"]["epoch"]  # raises if not loadable
             counts["checkpoints_loaded"] += 1
